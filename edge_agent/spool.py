@@ -1,0 +1,455 @@
+"""The durable on-device queue of sealed envelopes (SQLite, WAL).
+
+A read is committed when `put()` returns: its envelope is in the WAL and fsynced (`synchronous=FULL` for puts).
+From then on only three things remove it: a verified receipt (or a successful PUBACK in `ack: puback` mode),
+the retention purge (`retention.max_age`), and the size bound (`spool.max_bytes` with `when_full: drop_oldest`).
+The last two are counted and reported. State changes after the put (sent, deleted) commit with
+`synchronous=NORMAL`: losing one in a power cut only means a resend, which the ingest absorbs by read id.
+
+The database holds envelopes only: ciphertext the device cannot open, plus read ids, sequence numbers and times.
+`secure_delete` overwrites deleted envelopes so that acknowledged reads do not linger in free pages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from edge_agent.errors import SpoolError, SpoolFullError
+
+logger = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x45414731  # "EAG1": marks the file as an edge-agent spool
+SCHEMA_VERSION = 1
+PENDING, SENT = 0, 1
+SQLITE_MAGIC = b"SQLite format 3\x00"
+COUNTERS = ("committed", "deleted", "purged", "dropped_full", "rejected_full", "resent")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS envelopes (
+    seq INTEGER PRIMARY KEY,
+    read_id BLOB NOT NULL UNIQUE,
+    created_at REAL NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    sent_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS envelopes_created ON envelopes (created_at);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One stored envelope as the uplink sees it."""
+
+    seq: int
+    read_id: bytes
+    body: bytes
+    created_at: float
+    attempts: int
+
+
+class _Ticket:
+    """A put() waiting for the group commit that includes it."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class SpoolStats:
+    """What the status message reports about the spool."""
+
+    depth: int
+    pending: int
+    sent: int
+    bytes: int
+    oldest_age_s: float | None
+    counters: dict[str, int]
+
+
+def _move_aside(path: Path, reason: str) -> Path:
+    """Rename a bad spool (and its WAL/SHM) out of the way; it is kept for inspection, never deleted."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    target = path.with_name(f"{path.name}.{reason}-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(str(path) + suffix)
+        if src.exists():
+            os.replace(src, Path(str(target) + suffix))
+    return target
+
+
+class Spool:
+    """Durable FIFO of sealed envelopes with group commit, retention purge and a size bound."""
+
+    def __init__(
+        self,
+        path: Path,
+        max_bytes: int = 512 * 2**20,
+        when_full: Literal["drop_oldest", "reject_new"] = "drop_oldest",
+        commit_interval: float = 0.0,
+    ) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.when_full = when_full
+        self.commit_interval = commit_interval
+        self._lock = threading.RLock()
+        # Group commit: callers of put() queue here; one of them (the leader) commits the whole batch.
+        self._batch_cond = threading.Condition(threading.Lock())
+        self._batch: list[tuple[bytes, bytes, int, _Ticket]] = []
+        self._committing = False
+        self._listeners: list[threading.Event] = []
+        self._db = self._open()
+        self._bytes, self._count = self._db.execute("SELECT COALESCE(SUM(size), 0), COUNT(*) FROM envelopes").fetchone()
+        self._next_seq = self._load_next_seq()
+
+    # --- opening ---------------------------------------------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpoolError(f"cannot create the spool directory {self.path.parent}: {exc.strerror}") from None
+        fresh = not self.path.exists() or self.path.stat().st_size == 0
+        if not fresh:
+            with open(self.path, "rb") as fh:
+                if fh.read(16) != SQLITE_MAGIC:
+                    raise SpoolError(
+                        f"{self.path} is not a SQLite database, so not a spool: it was left untouched; "
+                        "point spool.path at another file"
+                    )
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        except sqlite3.Error as exc:
+            raise SpoolError(f"cannot open spool {self.path}: {exc}: check spool.path and its directory") from None
+        try:
+            app_id = db.execute("PRAGMA application_id").fetchone()[0]
+            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if app_id not in (0, APPLICATION_ID) or (app_id == 0 and tables > 0):
+                db.close()
+                raise SpoolError(
+                    f"{self.path} is a database of another program (application_id {app_id:#x}), not an "
+                    "edge-agent spool: it was left untouched; point spool.path at another file"
+                )
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                lines = [ln.strip() for ln in str(check).splitlines() if ln.strip() and "***" not in ln]
+                raise sqlite3.DatabaseError(lines[0] if lines else "integrity check failed")
+        except sqlite3.OperationalError as exc:
+            db.close()
+            raise SpoolError(f"cannot read spool {self.path}: {exc}: check the disk and file permissions") from None
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            moved = _move_aside(self.path, "corrupt")
+            raise SpoolError(
+                f"spool {self.path} is corrupt ({exc}): moved to {moved.name} for recovery; "
+                "start again to begin a new spool"
+            ) from None
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA secure_delete=ON")
+        if db.execute("PRAGMA user_version").fetchone()[0] == 0:
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            db.close()
+            raise SpoolError(f"spool {self.path} has schema version {version}; this edge-agent reads {SCHEMA_VERSION}")
+        try:
+            os.chmod(self.path, 0o600)
+        except OSError:
+            logger.warning("could not restrict the spool file mode of %s", self.path)
+        return db
+
+    def _load_next_seq(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
+        stored = int(row[0]) if row else 1
+        top = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()[0])
+        return max(stored, top + 1)
+
+    def close(self) -> None:
+        """Checkpoint the WAL and close."""
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                logger.warning("spool checkpoint at close failed", exc_info=True)
+            self._db.close()
+
+    # --- sequence numbers ------------------------------------------------------------------------------------
+
+    def reserve_seq(self) -> int:
+        """Next sequence number for a new envelope (strictly increasing across restarts; gaps are allowed)."""
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+            return seq
+
+    # --- put (group commit) ----------------------------------------------------------------------------------
+
+    def add_listener(self, event: threading.Event) -> None:
+        """`event` is set whenever new envelopes are committed (the uplink waits on it)."""
+        self._listeners.append(event)
+
+    def put(self, read_id: bytes, body: bytes, seq: int) -> None:
+        """Store one envelope durably; returns once it is committed (fsync).
+
+        Concurrent callers share commits: the first to arrive becomes the leader, waits `commit_interval` for
+        company, and commits everyone's envelopes in one transaction, so N readers cost one fsync, not N.
+        """
+        ticket = _Ticket()
+        with self._batch_cond:
+            self._batch.append((read_id, body, seq, ticket))
+            while not ticket.done:
+                if self._committing:
+                    self._batch_cond.wait()
+                    continue
+                self._committing = True
+                self._batch_cond.release()
+                batch: list[tuple[bytes, bytes, int, _Ticket]] = []
+                error: BaseException | None = None
+                try:
+                    if self.commit_interval > 0:
+                        time.sleep(self.commit_interval)
+                    with self._batch_cond:
+                        batch, self._batch = self._batch, []
+                    self.put_many([(r, b, q) for r, b, q, _ in batch])
+                except BaseException as exc:  # handed to every caller of this batch, then re-raised
+                    error = exc
+                finally:
+                    self._batch_cond.acquire()
+                for *_, waiting in batch:
+                    waiting.done, waiting.error = True, error
+                self._committing = False
+                self._batch_cond.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
+
+    def put_many(self, items: Sequence[tuple[bytes, bytes, int]]) -> None:
+        """Store envelopes (read id, body, seq) in one durable transaction."""
+        if not items:
+            return
+        now = time.time()
+        incoming = sum(len(b) for _, b, _ in items)
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._make_room(incoming)
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO envelopes (seq, read_id, created_at, size, body) VALUES (?, ?, ?, ?, ?)",
+                    [(seq, rid, now, len(body), body) for rid, body, seq in items],
+                )
+                top = max(seq for _, _, seq in items)
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('next_seq', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), excluded.value)",
+                    (str(top + 1),),
+                )
+                self._bump("committed", len(items))
+                self._db.execute("COMMIT")
+            except SpoolFullError:
+                self._db.execute("ROLLBACK")
+                self._bump_now("rejected_full", len(items))
+                raise
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise SpoolError(f"spool write failed ({exc}): is the disk full or read-only?") from None
+            self._bytes += incoming
+            self._count += len(items)
+        for event in self._listeners:
+            event.set()
+
+    def _make_room(self, incoming: int) -> None:
+        """Apply `when_full` inside the current transaction."""
+        if self._bytes + incoming <= self.max_bytes:
+            return
+        if self.when_full == "reject_new" or incoming > self.max_bytes:
+            raise SpoolFullError(
+                f"spool is full ({self._bytes} of {self.max_bytes} bytes) and when_full is reject_new: "
+                "the read was not stored; check the uplink"
+            )
+        need = self._bytes + incoming - self.max_bytes
+        freed = dropped = 0
+        for seq, size in self._db.execute("SELECT seq, size FROM envelopes ORDER BY seq"):
+            if freed >= need:
+                break
+            freed += size
+            dropped += 1
+            self._db.execute("DELETE FROM envelopes WHERE seq = ?", (seq,))
+        self._bytes -= freed
+        self._count -= dropped
+        self._bump("dropped_full", dropped)
+        logger.warning("spool full: dropped the %d oldest envelope(s) to make room (when_full=drop_oldest)", dropped)
+
+    # --- uplink side -----------------------------------------------------------------------------------------
+
+    def after(self, seq: int, limit: int) -> list[Envelope]:
+        """Up to `limit` envelopes with a sequence number above `seq`, oldest first (the uplink's cursor)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, read_id, body, created_at, attempts FROM envelopes WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            ).fetchall()
+        return [Envelope(r[0], bytes(r[1]), bytes(r[2]), r[3], r[4]) for r in rows]
+
+    def get(self, read_ids: Sequence[bytes]) -> list[Envelope]:
+        """The envelopes among `read_ids` that are still stored (for resends), oldest first."""
+        out: list[Envelope] = []
+        with self._lock:
+            for rid in read_ids:
+                row = self._db.execute(
+                    "SELECT seq, read_id, body, created_at, attempts FROM envelopes WHERE read_id = ?", (rid,)
+                ).fetchone()
+                if row is not None:
+                    out.append(Envelope(row[0], bytes(row[1]), bytes(row[2]), row[3], row[4]))
+        out.sort(key=lambda e: e.seq)
+        return out
+
+    def mark_sent(self, read_ids: Sequence[bytes], when: float | None = None) -> None:
+        """Record that the broker accepted these envelopes (not durable on its own: see module doc)."""
+        if not read_ids:
+            return
+        now = time.time() if when is None else when
+        with self._lock:
+            self._write_relaxed(
+                "UPDATE envelopes SET state = ?, sent_at = ?, attempts = attempts + 1 WHERE read_id = ?",
+                [(SENT, now, rid) for rid in read_ids],
+            )
+
+    def mark_pending(self, read_ids: Sequence[bytes], resent: bool = True) -> None:
+        """Put envelopes back in the queue (a failed PUBACK, an overdue receipt)."""
+        if not read_ids:
+            return
+        with self._lock:
+            self._write_relaxed(
+                "UPDATE envelopes SET state = ? WHERE read_id = ?", [(PENDING, rid) for rid in read_ids]
+            )
+            if resent:
+                self._bump_now("resent", len(read_ids))
+
+    def reset_sent(self) -> int:
+        """At start-up: everything sent but not acknowledged goes back to pending (resent with the same ids)."""
+        with self._lock:
+            cur = self._db.execute("UPDATE envelopes SET state = ? WHERE state = ?", (PENDING, SENT))
+            return cur.rowcount
+
+    def delete(self, read_ids: Sequence[bytes]) -> int:
+        """Delete acknowledged envelopes; ids not in the spool are ignored. Returns how many were deleted."""
+        if not read_ids:
+            return 0
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute("BEGIN IMMEDIATE")
+                deleted = freed = 0
+                for rid in read_ids:
+                    row = self._db.execute("DELETE FROM envelopes WHERE read_id = ? RETURNING size", (rid,)).fetchone()
+                    if row is not None:
+                        deleted += 1
+                        freed += row[0]
+                self._bump("deleted", deleted)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise SpoolError(f"spool delete failed ({exc})") from None
+            finally:
+                self._db.execute("PRAGMA synchronous=FULL")
+            self._bytes -= freed
+            self._count -= deleted
+            return deleted
+
+    def purge(self, max_age: float, now: float | None = None) -> int:
+        """Delete envelopes older than `max_age` seconds, acknowledged or not; counted as `purged`."""
+        cutoff = (time.time() if now is None else now) - max_age
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                row = self._db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM envelopes WHERE created_at < ?", (cutoff,)
+                ).fetchone()
+                self._db.execute("DELETE FROM envelopes WHERE created_at < ?", (cutoff,))
+                self._bump("purged", row[0])
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise SpoolError(f"spool purge failed ({exc})") from None
+            self._count -= row[0]
+            self._bytes -= row[1]
+        if row[0]:
+            logger.warning("retention: purged %d envelope(s) older than %.0f s", row[0], max_age)
+        return int(row[0])
+
+    # --- reporting -------------------------------------------------------------------------------------------
+
+    def stats(self, now: float | None = None) -> SpoolStats:
+        """Depth, bytes, oldest age and lifetime counters."""
+        with self._lock:
+            pending, sent, oldest = self._db.execute(
+                "SELECT SUM(state = 0), SUM(state = 1), MIN(created_at) FROM envelopes"
+            ).fetchone()
+            counters = dict.fromkeys(COUNTERS, 0)
+            counters.update(dict(self._db.execute("SELECT name, value FROM counters").fetchall()))
+            now = time.time() if now is None else now
+            return SpoolStats(
+                depth=self._count,
+                pending=int(pending or 0),
+                sent=int(sent or 0),
+                bytes=self._bytes,
+                oldest_age_s=(now - oldest) if oldest is not None else None,
+                counters=counters,
+            )
+
+    def __len__(self) -> int:
+        return int(self._count)
+
+    # --- helpers ---------------------------------------------------------------------------------------------
+
+    def _bump(self, name: str, n: int) -> None:
+        if n:
+            self._db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (name, n),
+            )
+
+    def _bump_now(self, name: str, n: int) -> None:
+        with self._lock:
+            self._write_relaxed(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                [(name, n)],
+            )
+
+    def _write_relaxed(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        """A bookkeeping write that need not survive a power cut (only causes a resend)."""
+        try:
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany(sql, rows)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise SpoolError(f"spool update failed ({exc})") from None
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            logger.debug("rollback after a failed spool write also failed", exc_info=True)
