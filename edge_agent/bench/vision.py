@@ -1,0 +1,171 @@
+"""`edge-agent bench vision` and `edge-agent bench pipeline`: figures, measured against a baseline in one run.
+
+bench vision: latency of each model per call (detector per frame, reader per crop) for the shipped int8 models
+and their float versions, at the given thread count, p50/p99.
+
+bench pipeline: frames per second through the whole vision path (capture thread -> bounded queue -> mask ->
+motion -> detector -> reader -> tracker), as fast as the file decodes, and in the same run the decode-only rate of
+the same file through the same capture source: the floor no pipeline can beat. `ratio` = fps / decode_fps.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_agent.capture.base import EndOfStream, FrameQueue
+from edge_agent.capture.replay import ReplaySource
+from edge_agent.capture.worker import CaptureWorker
+from edge_agent.config import CameraConfig, MotionConfig, TrackerConfig
+from edge_agent.errors import InvalidInputError
+from edge_agent.paths import default_model
+from edge_agent.vision.detector import PlateDetector
+from edge_agent.vision.masks import Masker
+from edge_agent.vision.pipeline import STAGES, VisionPipeline, crop_plate
+from edge_agent.vision.reader import PlateReader
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH_VIDEO = REPO / "tests" / "fixtures" / "video" / "bench_1080p.mp4"
+
+
+def percentiles(values: list[float]) -> dict[str, Any]:
+    """p50 and p99 in ms, rounded for reading."""
+    if not values:
+        return {"p50": 0.0, "p99": 0.0, "n": 0}
+    arr = np.asarray(values)
+    return {
+        "p50": round(float(np.percentile(arr, 50)), 3),
+        "p99": round(float(np.percentile(arr, 99)), 3),
+        "n": len(values),
+    }
+
+
+def _timed(fn: Any, inputs: list[np.ndarray], repeats: int) -> list[float]:
+    """Milliseconds per call of `fn`, cycling through `inputs` (after one warm-up call)."""
+    fn(inputs[0])  # warm-up: the first call allocates
+    out = []
+    for k in range(repeats):
+        item = inputs[k % len(inputs)]
+        t0 = time.perf_counter()
+        fn(item)
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def _frames(video: Path, n: int) -> list[np.ndarray]:
+    src = ReplaySource(str(video), name="bench", realtime=False)
+    src.open()
+    frames: list[np.ndarray] = []
+    try:
+        while len(frames) < n:
+            frames.append(src.read().image)
+    except EndOfStream:
+        pass
+    finally:
+        src.close()
+    if not frames:
+        raise InvalidInputError(f"{video}: no frame could be decoded")
+    return frames
+
+
+def run_vision_bench(threads: int = 1, repeats: int = 200, video: Path = BENCH_VIDEO) -> dict[str, Any]:
+    """Per-model latency, int8 and float, on frames of the bench video (resized to 1280x720) and their plates."""
+    import cv2
+
+    frames = [cv2.resize(f, (1280, 720)) for f in _frames(video, 30)] if video.is_file() else []
+    if not frames:
+        rng = np.random.default_rng(0)
+        frames = [rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)]
+    result: dict[str, Any] = {"threads": threads, "frame": "1280x720"}
+    for variant in ("int8", "float"):
+        suffix = "" if variant == "int8" else "_float"
+        det = PlateDetector(default_model(f"plate_detector{suffix}.tflite"), num_threads=threads)
+        rdr = PlateReader(default_model(f"plate_reader{suffix}.tflite"), num_threads=threads)
+        crops = [crop_plate(f, d.box) for f in frames for d in det.detect(f)]
+        if not crops:
+            crops = [np.full((40, 144, 3), 180, np.uint8)]
+        det_ms = _timed(det.detect, frames, repeats)
+        read_ms = _timed(rdr.read, crops, repeats * 2)
+        size = default_model(f"plate_detector{suffix}.tflite").stat().st_size
+        rsize = default_model(f"plate_reader{suffix}.tflite").stat().st_size
+        result[variant] = {
+            "detector_ms": percentiles(det_ms),
+            "reader_ms": percentiles(read_ms),
+            "detector_bytes": size,
+            "reader_bytes": rsize,
+        }
+    return result
+
+
+def decode_only(video: Path, limit: int | None = None) -> tuple[int, float]:
+    """Frames and seconds to decode the file through the replay source, nothing else."""
+    src = ReplaySource(str(video), name="decode", realtime=False)
+    src.open()
+    frames = 0
+    t0 = time.perf_counter()
+    try:
+        while limit is None or frames < limit:
+            src.read()
+            frames += 1
+    except EndOfStream:
+        pass
+    finally:
+        src.close()
+    return frames, time.perf_counter() - t0
+
+
+def run_pipeline_bench(video: Path = BENCH_VIDEO, threads: int = 1, repeat_decode: int = 2) -> dict[str, Any]:
+    """Whole vision path at full speed vs decode-only of the same file, in one run."""
+    if not video.is_file():
+        raise InvalidInputError(f"video {video} not found (bench pipeline needs a video; pass --video FILE)")
+    detector = PlateDetector(num_threads=threads)
+    reader = PlateReader(num_threads=threads)
+    decode_runs = [decode_only(video) for _ in range(repeat_decode)]
+    frames_decoded = decode_runs[0][0]
+    decode_s = statistics.median(s for _, s in decode_runs)
+
+    cam = CameraConfig.model_validate({"name": "bench", "kind": "replay", "source": str(video)})
+    pipeline = VisionPipeline(
+        detector, reader, masker=Masker(cam.privacy_zones), motion=MotionConfig(), tracker=TrackerConfig()
+    )
+    queue = FrameQueue(cam.queue_size, drop_oldest=False)
+    worker = CaptureWorker(cam, ReplaySource(str(video), name="bench", realtime=False), queue)
+    reads = 0
+    t0 = time.perf_counter()
+    worker.start()
+    while True:
+        frame = queue.get(timeout=5.0)
+        if frame is None:
+            if queue.closed:
+                break
+            continue
+        reads += len(pipeline.process(frame))
+    reads += len(pipeline.flush())
+    elapsed = time.perf_counter() - t0
+    worker.join(5.0)
+    if worker.error is not None:
+        raise worker.error
+    fps = pipeline.frames / elapsed
+    decode_fps = frames_decoded / decode_s
+    stages: dict[str, dict[str, Any]] = {
+        "decode": {"p50": round(decode_s / frames_decoded * 1000, 3), "p99": None, "n": frames_decoded}
+    }
+    stages.update({s: percentiles(list(pipeline.times[s])) for s in STAGES})
+    return {
+        "video": video.name,
+        "threads": threads,
+        "frames": pipeline.frames,
+        "analysed_frames": pipeline.analysed,
+        "fps": round(fps, 1),
+        "decode_fps": round(decode_fps, 1),
+        "ratio": round(fps / decode_fps, 3),
+        "stages": stages,
+        "dropped_frames": queue.dropped,
+        "reads": reads,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }

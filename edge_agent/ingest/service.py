@@ -1,0 +1,245 @@
+"""The city's reference ingest: receive envelopes, verify, decrypt, store once, then receipt.
+
+Order matters: a receipt makes the device delete its copy, so it is published only after the store transaction
+committed, and the broker's copy is acknowledged (MQTT manual ack) only after that too. A crash anywhere before
+leaves either the broker or the device holding the read, and the resend is stored once by read id.
+
+Anything that does not verify (unknown device, bad signature, unknown key id, malformed bytes, a device writing
+another device's read) is counted, logged without its content, acknowledged to the broker (so it is not
+redelivered forever) and never receipted.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from edge_agent.config import IngestConfig
+from edge_agent.crypto.envelope import Opener, sign_receipt
+from edge_agent.crypto.keys import load_recipient_private, load_signing_key
+from edge_agent.errors import (
+    CryptoError,
+    EdgeAgentError,
+    IngestError,
+    MalformedError,
+    SignatureError,
+    UnknownDeviceError,
+    UnknownKeyError,
+)
+from edge_agent.ingest.registry import DeviceRegistry
+from edge_agent.ingest.store import Store, StoredRead, open_store
+from edge_agent.mqtt import new_client, reason_failed, tls_context
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class IngestService:
+    """One ingest worker; several may share a subscription group and a PostgreSQL store."""
+
+    def __init__(self, cfg: IngestConfig, store: Store | None = None, client_id: str | None = None) -> None:
+        if cfg.broker.host is None or cfg.broker.tls.ca is None or cfg.broker.tls.cert is None:
+            raise IngestError("ingest.broker needs host and tls: run `edge-agent check-config --role ingest`")
+        if cfg.broker.tls.key is None or cfg.receipt_key is None or not cfg.recipient_keys:
+            raise IngestError("ingest needs tls.key, recipient_keys and receipt_key: run `edge-agent check-config`")
+        self.cfg = cfg
+        self.registry = DeviceRegistry(cfg.devices_dir)
+        self.opener = Opener([load_recipient_private(p) for p in cfg.recipient_keys], self.registry.keys_for)
+        self._receipt_key = load_signing_key(cfg.receipt_key)
+        self.store = store if store is not None else open_store(cfg.store)
+        self._ctx = tls_context(cfg.broker.tls.ca, cfg.broker.tls.cert, cfg.broker.tls.key, cfg.broker.tls.min_version)
+        self.client_id = client_id or cfg.broker.client_id or "ingest"
+        self._queue: queue.Queue[_Incoming] = queue.Queue(maxsize=20000)
+        self._stop = threading.Event()
+        self.connected = threading.Event()
+        self.counters: collections.Counter[str] = collections.Counter()
+        self._client: mqtt.Client | None = None
+        self._worker: threading.Thread | None = None
+        prefix = cfg.topic_prefix
+        reads = f"{prefix}/v1/+/reads"
+        self.reads_filter = f"$share/{cfg.shared_group}/{reads}" if cfg.shared_group else reads
+        self.status_filter = f"{prefix}/v1/+/status"
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect (paho reconnects by itself with backoff) and start the store/receipt worker."""
+        # A single ingest keeps its session so reads queue at the broker while it restarts. Workers of a shared
+        # group do not: the broker keeps routing a group's share to a member's stored session even while that
+        # member is down, which would park those reads until it returns. Without a session, reads in flight to a
+        # worker that dies are resent by their devices (uplink.resend_after) and reach a live worker.
+        client, props = new_client(
+            self.client_id,
+            self._ctx,
+            session_expiry=0 if self.cfg.shared_group else 86400,
+            receive_maximum=max(self.cfg.receipt_batch * 4, 256),
+            manual_ack=True,
+            reconnect=True,
+        )
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        try:
+            client.connect(
+                self.cfg.broker.host or "",
+                self.cfg.broker.port,
+                self.cfg.broker.keepalive,
+                clean_start=False,
+                properties=props,
+            )
+        except OSError as exc:
+            raise IngestError(f"cannot reach broker {self.cfg.broker.host}:{self.cfg.broker.port}: {exc}") from None
+        client.loop_start()
+        self._worker = threading.Thread(target=self._work, name="ingest-store", daemon=True)
+        self._worker.start()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, disconnect, close the store."""
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(10)
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+        self.store.close()
+
+    def wait_connected(self, timeout: float = 10.0) -> bool:
+        """Block until subscribed, or the timeout."""
+        return self.connected.wait(timeout)
+
+    # --- paho callbacks (network thread) ---------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        if reason_failed(rc):
+            logger.error("broker refused the ingest connection: %s", rc)
+            return
+        client.subscribe([(self.reads_filter, 1), (self.status_filter, 1)])
+        logger.info("ingest %s connected; subscribed to %s", self.client_id, self.reads_filter)
+        self.connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
+        self.connected.clear()
+        if not self._stop.is_set():
+            logger.warning("ingest lost the broker (%s); reconnecting", rc)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        # Blocking here when the worker is behind is deliberate: it pushes back on the broker via TCP.
+        self._queue.put(_Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+
+    # --- worker ----------------------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        pending: list[_Incoming] = []
+        while not self._stop.is_set() or pending:
+            if not pending:
+                pending = self._collect()
+                if not pending:
+                    continue
+            try:
+                self._process(pending)
+                pending = []
+            except IngestError as exc:
+                # Nothing was acknowledged or receipted: the same batch is tried again, broker and devices wait.
+                self.counters["store_failures"] += 1
+                logger.error("%s; retrying in 2 s", exc)
+                if self._stop.wait(2.0):
+                    return
+
+    def _collect(self) -> list[_Incoming]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.cfg.receipt_delay
+        while len(batch) < self.cfg.receipt_batch:
+            left = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _process(self, batch: list[_Incoming]) -> None:
+        now = time.time()
+        good: list[StoredRead] = []
+        for item in batch:
+            parts = item.topic.split("/")
+            if len(parts) < 4 or parts[-3] != "v1":
+                self._reject("malformed", item.topic, "unexpected topic")
+                continue
+            device_id, kind = parts[-2], parts[-1]
+            if kind == "status":
+                self._record_status(device_id, item.payload, now)
+                continue
+            try:
+                header, read = self.opener.open(item.payload, expected_device=device_id)
+            except (MalformedError, SignatureError, UnknownKeyError, CryptoError) as exc:
+                self._reject(_reason(exc), item.topic, str(exc))
+                continue
+            good.append(StoredRead(header, read, now))
+        inserted = self.store.add(good)
+        self.counters["received"] += len(good)
+        self.counters["stored"] += inserted
+        self.counters["duplicates"] += len(good) - inserted
+        self._send_receipts((s.read.device_id, s.read.read_id) for s in good)
+        if self._client is not None:
+            for item in batch:
+                self._client.ack(item.mid, item.qos)
+
+    def _send_receipts(self, ids: Iterable[tuple[str, bytes]]) -> None:
+        by_device: dict[str, list[bytes]] = collections.defaultdict(list)
+        for device_id, read_id in ids:
+            by_device[device_id].append(read_id)
+        assert self._client is not None
+        for device_id, read_ids in by_device.items():
+            unique = list(dict.fromkeys(read_ids))
+            for start in range(0, len(unique), self.cfg.receipt_batch):
+                chunk = unique[start : start + self.cfg.receipt_batch]
+                payload = sign_receipt(self._receipt_key, device_id, chunk)
+                self._client.publish(f"{self.cfg.topic_prefix}/v1/{device_id}/receipts", payload, qos=1)
+                self.counters["receipts"] += 1
+
+    def _record_status(self, device_id: str, payload: bytes, now: float) -> None:
+        try:
+            state = str(json.loads(payload).get("state", "unknown")) if payload else "cleared"
+        except (ValueError, AttributeError):
+            self._reject("malformed", device_id, "status is not JSON")
+            return
+        self.store.record_status(device_id, state, payload.decode("utf-8", "replace"), now)
+        self.counters["status"] += 1
+
+    def _reject(self, reason: str, where: str, detail: str) -> None:
+        self.counters[f"rejected_{reason}"] += 1
+        # The detail names keys and devices, never plate content (nothing was decrypted).
+        logger.warning("rejected a message on %s: %s", where, detail)
+
+
+def _reason(exc: EdgeAgentError) -> str:
+    if isinstance(exc, UnknownDeviceError):
+        return "unknown_device"
+    if isinstance(exc, UnknownKeyError):
+        return "unknown_key"
+    if isinstance(exc, SignatureError):
+        return "signature"
+    if isinstance(exc, MalformedError):
+        return "malformed"
+    return "decrypt"

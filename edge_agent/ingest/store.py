@@ -1,0 +1,199 @@
+"""Where the city keeps decrypted reads: SQLite (embedded default) or PostgreSQL (several ingest workers).
+
+Storing is idempotent by read id: at-least-once delivery (resends after a lost receipt, a broker restart, a
+device restart) never stores a read twice. `add()` returns only after the transaction is durable, because a
+receipt, which makes the device delete its copy, is sent only after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from edge_agent.config import StoreConfig
+from edge_agent.crypto.envelope import EnvelopeHeader
+from edge_agent.errors import IngestError, RuntimeMissingError
+from edge_agent.reads import PlateRead
+
+logger = logging.getLogger(__name__)
+
+COLUMNS = (
+    "read_id",
+    "device_id",
+    "seq",
+    "camera",
+    "plate",
+    "confidence",
+    "first_seen_ms",
+    "last_seen_ms",
+    "frames",
+    "direction",
+    "clock_synced",
+    "box",
+    "crop_jpeg",
+    "models",
+    "recipient_key_id",
+    "signer_key_id",
+    "received_at",
+)
+
+
+@dataclass(frozen=True)
+class StoredRead:
+    """A verified, decrypted read with the envelope facts the city keeps for audit."""
+
+    header: EnvelopeHeader
+    read: PlateRead
+    received_at: float
+
+    def row(self) -> tuple[Any, ...]:
+        """Values in COLUMNS order."""
+        r = self.read
+        return (
+            r.read_id,
+            r.device_id,
+            self.header.seq,
+            r.camera,
+            r.text,
+            r.confidence,
+            round(r.first_seen * 1000),
+            round(r.last_seen * 1000),
+            r.frames,
+            r.direction,
+            r.clock_synced,
+            json.dumps(list(r.box)) if r.box is not None else None,
+            r.crop_jpeg,
+            json.dumps(r.models, sort_keys=True) if r.models else None,
+            self.header.recipient_key_id,
+            self.header.signer_key_id,
+            self.received_at,
+        )
+
+
+class Store(Protocol):
+    """What the ingest service needs from a database."""
+
+    def add(self, items: Sequence[StoredRead]) -> int:
+        """Store reads in one durable transaction; returns how many were new."""
+
+    def record_status(self, device_id: str, state: str, payload: str, at: float) -> None:
+        """Keep the latest status message of a device."""
+
+    def count(self) -> int:
+        """Number of stored reads."""
+
+    def close(self) -> None:
+        """Release the connection."""
+
+
+_SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS reads (
+    read_id BLOB PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    camera TEXT NOT NULL,
+    plate TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    frames INTEGER NOT NULL,
+    direction TEXT NOT NULL,
+    clock_synced INTEGER NOT NULL,
+    box TEXT,
+    crop_jpeg BLOB,
+    models TEXT,
+    recipient_key_id BLOB NOT NULL,
+    signer_key_id BLOB NOT NULL,
+    received_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS reads_device_seq ON reads (device_id, seq);
+CREATE INDEX IF NOT EXISTS reads_plate ON reads (plate);
+CREATE TABLE IF NOT EXISTS device_status (
+    device_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+class SqliteStore:
+    """The embedded store: one SQLite file in WAL mode with synchronous=FULL."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SQLITE_SCHEMA)
+        except sqlite3.Error as exc:
+            raise IngestError(f"cannot open the reads database {path}: {exc}") from None
+        self._lock = threading.Lock()
+        placeholders = ", ".join("?" for _ in COLUMNS)
+        self._insert = f"INSERT OR IGNORE INTO reads ({', '.join(COLUMNS)}) VALUES ({placeholders})"  # noqa: S608 - fixed column names
+
+    def add(self, items: Sequence[StoredRead]) -> int:
+        """Insert new reads, ignore known read ids, commit durably."""
+        if not items:
+            return 0
+        with self._lock:
+            before = self._db.total_changes
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(self._insert, [i.row() for i in items])
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise IngestError(f"storing reads failed ({exc}): is the disk full?") from None
+            return self._db.total_changes - before
+
+    def record_status(self, device_id: str, state: str, payload: str, at: float) -> None:
+        """Upsert the latest status of a device."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO device_status (device_id, state, payload, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(device_id) DO UPDATE SET state = excluded.state, payload = excluded.payload, "
+                "updated_at = excluded.updated_at",
+                (device_id, state, payload, at),
+            )
+
+    def count(self) -> int:
+        """Number of stored reads."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM reads").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+
+def open_store(cfg: StoreConfig) -> Store:
+    """The store the config asks for."""
+    if cfg.kind == "postgres":
+        from edge_agent.ingest.postgres import PostgresStore
+
+        dsn = cfg.dsn
+        if cfg.dsn_file is not None:
+            dsn = cfg.dsn_file.read_text().strip()
+        if not dsn:
+            raise IngestError("ingest.store.kind is postgres but no DSN is configured")
+        return PostgresStore(dsn)
+    return SqliteStore(cfg.path)
+
+
+def require_psycopg() -> Any:
+    """Import psycopg 3 or say how to install it."""
+    try:
+        import psycopg
+    except ImportError:
+        raise RuntimeMissingError("PostgreSQL store needs psycopg 3: pip install 'edge-agent[postgres]'") from None
+    return psycopg
