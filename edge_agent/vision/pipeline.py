@@ -1,0 +1,156 @@
+"""The vision path of one camera: privacy mask -> motion gate -> detector -> reader -> tracker.
+
+No threads here: the agent's vision worker, `edge-agent read VIDEO` and `edge-agent bench pipeline` all call
+`process()` once per frame, so all three run exactly the same code. Per-stage times are kept for the benchmark.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_agent.capture.base import Frame
+from edge_agent.config import Config, MotionConfig, TrackerConfig
+from edge_agent.vision.detector import Detection, PlateDetector
+from edge_agent.vision.masks import Masker
+from edge_agent.vision.motion import MotionGate
+from edge_agent.vision.reader import PlateReader
+from edge_agent.vision.tracker import FinishedTrack, Observation, Tracker
+
+CROP_MARGIN = 0.08  # detector boxes are widened a little: the reader was trained on crops with a margin
+# A reading far below the reader's threshold still continues the track, but casts no vote on its text.
+TEXT_FLOOR = 0.5
+STAGES = ("mask", "motion", "detect", "read", "track")
+
+
+def crop_plate(image: np.ndarray, box: tuple[float, float, float, float], margin: float = CROP_MARGIN) -> np.ndarray:
+    """The plate region of a frame, widened by `margin` of its size on each side, clipped to the frame."""
+    x, y, w, h = box
+    height, width = image.shape[:2]
+    x0 = int(max(0, np.floor(x - margin * w)))
+    y0 = int(max(0, np.floor(y - margin * h)))
+    x1 = int(min(width, np.ceil(x + w + margin * w)))
+    y1 = int(min(height, np.ceil(y + h + margin * h)))
+    return image[y0:y1, x0:x1]
+
+
+@dataclass(frozen=True)
+class PlateSighting:
+    """One plate on one frame (what `edge-agent read IMAGE` prints)."""
+
+    detection: Detection
+    text: str
+    confidence: float
+    char_confidences: tuple[float, ...] = ()
+
+
+class VisionPipeline:
+    """Per-camera state (masks, motion history, tracks) around shared detector and reader instances."""
+
+    def __init__(
+        self,
+        detector: PlateDetector,
+        reader: PlateReader,
+        masker: Masker | None = None,
+        motion: MotionConfig | None = None,
+        tracker: TrackerConfig | None = None,
+        keep_crops: bool = False,
+    ) -> None:
+        self.detector = detector
+        self.reader = reader
+        self.masker = masker or Masker([])
+        self.motion = MotionGate(motion) if motion is not None and motion.enabled else None
+        self.tracker = Tracker(tracker or TrackerConfig())
+        self.keep_crops = keep_crops
+        self.frames = 0
+        self.analysed = 0
+        self.times: dict[str, collections.deque[float]] = {s: collections.deque(maxlen=100_000) for s in STAGES}
+
+    def sightings(self, image: np.ndarray) -> list[PlateSighting]:
+        """Detect and read every plate on one image (no tracking): for still images."""
+        height, width = image.shape[:2]
+        t0 = time.perf_counter()
+        detections = [
+            d
+            for d in self.detector.detect(image, self.masker.roi(width, height))
+            if self.masker.in_detection_zone(d.box, width, height)
+            and not self.masker.overlaps_privacy(d.box, width, height)
+        ]
+        t1 = time.perf_counter()
+        out = []
+        for det in detections:
+            read = self.reader.read(crop_plate(image, det.box))
+            out.append(PlateSighting(det, read.text, read.confidence, read.char_confidences))
+        t2 = time.perf_counter()
+        self.times["detect"].append((t1 - t0) * 1000)
+        if detections:
+            self.times["read"].append((t2 - t1) * 1000 / len(detections))
+        return out
+
+    def process(self, frame: Frame) -> list[FinishedTrack]:
+        """Analyse one frame; returns the vehicle passes that ended."""
+        self.frames += 1
+        image = frame.image
+        t0 = time.perf_counter()
+        self.masker.blank(image)
+        t1 = time.perf_counter()
+        self.times["mask"].append((t1 - t0) * 1000)
+        if self.motion is not None:
+            run = self.motion.should_detect(image, frame.media_s, tracking=self.tracker.active)
+            self.times["motion"].append((time.perf_counter() - t1) * 1000)
+            if not run:
+                return self.tracker.update(frame.media_s, frame.ts, [])
+        self.analysed += 1
+        observations = []
+        floor = self.reader.threshold * TEXT_FLOOR
+        for sighting in self.sightings(image):
+            crop = crop_plate(image, sighting.detection.box).copy() if self.keep_crops else None
+            readable = sighting.confidence >= floor
+            observations.append(
+                Observation(
+                    box=sighting.detection.box,
+                    det_conf=sighting.detection.confidence,
+                    text=sighting.text if readable else "",
+                    text_conf=sighting.confidence,
+                    char_confs=sighting.char_confidences if readable else (),
+                    crop=crop,
+                )
+            )
+        t2 = time.perf_counter()
+        finished = self.tracker.update(frame.media_s, frame.ts, observations)
+        self.times["track"].append((time.perf_counter() - t2) * 1000)
+        return finished
+
+    def flush(self) -> list[FinishedTrack]:
+        """End all tracks (end of stream or shutdown)."""
+        return self.tracker.flush()
+
+
+def models_for(cfg: Config) -> tuple[PlateDetector, PlateReader]:
+    """The detector and reader the config asks for (one pair per camera: an interpreter is not thread-safe)."""
+    vision = cfg.vision
+    detector = PlateDetector(
+        vision.detector.model,
+        num_threads=vision.threads,
+        backend=vision.runtime,
+        input_size=vision.detector.input_size,
+        confidence=vision.detector.confidence,
+        nms_iou=vision.detector.nms_iou,
+    )
+    return detector, PlateReader(vision.reader.model, num_threads=vision.threads, backend=vision.runtime)
+
+
+def pipeline_for(cfg: Config, camera_index: int, detector: PlateDetector, reader: PlateReader) -> VisionPipeline:
+    """A camera's pipeline from the config."""
+    cam = cfg.cameras[camera_index]
+    return VisionPipeline(
+        detector,
+        reader,
+        masker=Masker(cam.privacy_zones, cam.detection_zone),
+        motion=cfg.vision.motion,
+        tracker=cfg.vision.tracker,
+        keep_crops=cfg.privacy.include_crop,
+    )

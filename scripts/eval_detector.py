@@ -1,0 +1,253 @@
+"""Evaluate the plate detector: held-out real photos, fixed synthetic 720p scenes, float vs int8, latency.
+
+Held-out photos are those of ``plates-scenes-boxes`` whose source photo the split rule holds out (see
+``detector_data``); every file of such a photo is scored. A detection is a true positive when it matches a
+not-yet-matched labelled plate with IoU >= 0.5 (greedy, best score first); every other detection is a false box.
+For each confidence threshold: recall and false boxes per image. The operating point is the lowest threshold
+with at most ``--max-fp`` false boxes per image. Latency is measured at 1 thread on a 1280x720 frame: the model
+invoke alone, and the whole ``detect`` call (letterbox, inference, decode, NMS).
+
+``--write-fixtures DIR`` instead renders the small synthetic test scenes of ``tests/vision/data/detector``
+(JPEG + ``boxes.json``); they are drawn, not taken from any data set.
+
+Usage:
+  .venv/bin/python scripts/eval_detector.py --out runs/eval_detector.json [--update-contract]
+  .venv/bin/python scripts/eval_detector.py --write-fixtures tests/vision/data/detector
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import detector_data as dd
+from synth.scenes import render_scene, single_vehicle_scene
+
+from edge_agent.vision.detector import PlateDetector, iou
+
+REPO = Path(__file__).resolve().parents[1]
+THRESHOLDS = [round(t, 2) for t in np.arange(0.04, 0.97, 0.02)]
+FLOOR = 0.04  # detections are collected once at this threshold, then filtered per threshold
+
+
+def match(dets: list[tuple[np.ndarray, float]], truth: np.ndarray, iou_min: float = 0.5) -> list[bool]:
+    """For detections sorted best first, whether each one is a true positive (greedy one-to-one matching)."""
+    used = np.zeros(len(truth), bool)
+    out = []
+    for box, _ in dets:
+        if len(truth) == 0:
+            out.append(False)
+            continue
+        ious = np.where(used, -1.0, iou(box, truth))
+        best = int(np.argmax(ious))
+        hit = bool(ious[best] >= iou_min)
+        if hit:
+            used[best] = True
+        out.append(hit)
+    return out
+
+
+def score(per_image: list[tuple[list[tuple[np.ndarray, float]], np.ndarray]], max_fp: float) -> dict:
+    """Recall and false boxes per image at each threshold, and the operating point."""
+    n_truth = sum(len(t) for _, t in per_image)
+    rows = []
+    for thr in THRESHOLDS:
+        tp = fp = 0
+        for dets, truth in per_image:
+            kept = [d for d in dets if d[1] >= thr]
+            hits = match(kept, truth)
+            tp += sum(hits)
+            fp += len(hits) - sum(hits)
+        rows.append({"threshold": thr, "recall": tp / max(n_truth, 1), "fp_per_image": fp / len(per_image)})
+    ok = [r for r in rows if r["fp_per_image"] <= max_fp]
+    best = max(ok, key=lambda r: (r["recall"], -r["threshold"])) if ok else None
+    return {"images": len(per_image), "plates": n_truth, "curve": rows, "operating_point": best}
+
+
+def run_detector(det: PlateDetector, images: list[tuple[np.ndarray, np.ndarray]]) -> list:  # type: ignore[type-arg]
+    """Detections (box array, confidence) at the floor threshold for each (image, truth) pair."""
+    out = []
+    for img, truth in images:
+        dets = [(np.asarray(d.box, np.float32), d.confidence) for d in det.detect(img)]
+        out.append((dets, truth))
+    return out
+
+
+def latency(det: PlateDetector, frame: np.ndarray, runs: int = 300) -> dict[str, float]:
+    """p50/p99 of the model invoke alone and of the whole ``detect`` call on ``frame``, in ms."""
+    x = np.zeros(det.model.input.shape, det.model.input.dtype)
+    for _ in range(30):
+        det.model.run(x)
+        det.detect(frame)
+    invoke, full = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        det.model.run(x)
+        t1 = time.perf_counter()
+        det.detect(frame)
+        t2 = time.perf_counter()
+        invoke.append((t1 - t0) * 1e3)
+        full.append((t2 - t1) * 1e3)
+    h, w = frame.shape[:2]
+    return {
+        "frame": f"{w}x{h}",
+        "invoke_p50_ms": round(float(np.percentile(invoke, 50)), 2),
+        "invoke_p99_ms": round(float(np.percentile(invoke, 99)), 2),
+        "detect_p50_ms": round(float(np.percentile(full, 50)), 2),
+        "detect_p99_ms": round(float(np.percentile(full, 99)), 2),
+    }
+
+
+def synthetic_720p(count: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A fixed set of synthetic 1280x720 scenes with plates 40 to ~250 px wide (a street camera's range)."""
+    rng = np.random.default_rng(seed)
+    scenes = []
+    for _ in range(count):
+        s = render_scene(rng, 720, 1280, min_plate=40, max_plate_frac=0.2)
+        scenes.append((s.image, s.boxes))
+    return scenes
+
+
+FIXTURE_WIDTHS = (36, 48, 60, 75, 90, 110, 130, 160)
+
+
+def write_fixtures(folder: Path, seed: int = 7) -> None:
+    """Render the end-to-end test scenes: 640x360 JPEGs, one plate each, and their boxes in ``boxes.json``."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    boxes = {}
+    for i, width in enumerate(FIXTURE_WIDTHS):
+        scene = single_vehicle_scene(rng, 360, 640, float(width), camera=i % 2 == 1)
+        name = f"scene_{i:02d}.jpg"
+        cv2.imwrite(str(folder / name), scene.image, [cv2.IMWRITE_JPEG_QUALITY, 70])
+        boxes[name] = [[round(float(v), 1) for v in b] for b in scene.boxes]
+    meta = {
+        "about": "synthetic scenes drawn by scripts/eval_detector.py --write-fixtures (seed "
+        f"{seed}); boxes are x, y, w, h in pixels of each plate's outer edge",
+        "boxes": boxes,
+    }
+    text = json.dumps(meta, indent=2)
+    for b in boxes.values():  # one line per scene
+        text = text.replace(json.dumps(b, indent=2).replace("\n", "\n    "), json.dumps(b))
+    (folder / "boxes.json").write_text(text + "\n")
+    print(f"wrote {len(boxes)} scenes to {folder}")
+
+
+def main() -> None:
+    """Evaluate int8 and float models and write the JSON summary."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets")
+    ap.add_argument("--model", type=Path, default=REPO / "models" / "plate_detector.tflite")
+    ap.add_argument("--float-model", type=Path, default=None, help="default: <model stem>_float.tflite")
+    ap.add_argument("--input-size", default=None, help="HxW, default: the contract's")
+    ap.add_argument("--max-fp", type=float, default=0.2, help="false boxes per image at the operating point")
+    ap.add_argument("--synthetic", type=int, default=60, help="synthetic 720p scenes (0 to skip)")
+    ap.add_argument("--write-fixtures", type=Path, default=None, help="render the test fixtures here and stop")
+    ap.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="only time both models (e.g. again on a quieter CPU); with --update-contract, replace the latency figures",
+    )
+    ap.add_argument("--out", type=Path, default=REPO / "runs" / "eval_detector.json")
+    ap.add_argument("--update-contract", action="store_true", help="write the figures into the model's .json")
+    args = ap.parse_args()
+    if args.write_fixtures:
+        write_fixtures(args.write_fixtures)
+        return
+    size = tuple(int(v) for v in args.input_size.split("x")) if args.input_size else None
+    float_model = args.float_model or args.model.with_name(args.model.stem + "_float.tflite")
+    if args.latency_only:
+        time_only(args.model, float_model, size, args.update_contract)
+        return
+    _, held = dd.load_photos(args.data)
+    photos = [(dd.read_bgr(p.path), p.boxes) for p in held]
+    synth = synthetic_720p(args.synthetic, seed=2024) if args.synthetic else []
+    summary: dict = {
+        "held_out": {"files": len(held), "sources": len({p.key for p in held}), "rule": dd.__doc__.split("\n\n")[1]},
+        "max_fp_per_image": args.max_fp,
+    }
+    for name, path in (("int8", args.model), ("float", float_model)):
+        det = PlateDetector(path, num_threads=1, input_size=size, confidence=FLOOR)  # type: ignore[arg-type]
+        res = {"model": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)}
+        res["input_size"] = list(det.input_size)
+        res["held_out_photos"] = score(run_detector(det, photos), args.max_fp)
+        if synth:
+            res["synthetic_720p"] = score(run_detector(det, synth), args.max_fp)
+        frame = synth[0][0] if synth else np.full((720, 1280, 3), 100, np.uint8)
+        res["latency_1_thread"] = latency(det, frame)
+        res["file_bytes"] = path.stat().st_size
+        summary[name] = res
+        op = res["held_out_photos"]["operating_point"]
+        print(f"{name}: held-out operating point {op}")
+        if synth:
+            print(f"{name}: synthetic 720p operating point {res['synthetic_720p']['operating_point']}")
+        print(f"{name}: latency {res['latency_1_thread']} size {res['file_bytes']} B")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    if args.update_contract:
+        update_contract(args.model.with_suffix(".json"), summary, args)
+
+
+def time_only(model: Path, float_model: Path, size: tuple[int, ...] | None, update: bool) -> None:
+    """Latency of both models on a fixed synthetic 1280x720 frame; optionally written into the contract."""
+    frame = synthetic_720p(1, seed=2024)[0][0]
+    timings = {}
+    for name, path in (("int8", model), ("float", float_model)):
+        det = PlateDetector(path, num_threads=1, input_size=size)  # type: ignore[arg-type]
+        timings[name] = latency(det, frame)
+        print(f"{name}: latency {timings[name]}")
+    if update:
+        contract_path = model.with_suffix(".json")
+        contract = json.loads(contract_path.read_text())
+        for name, value in timings.items():
+            contract.setdefault("figures", {}).setdefault(name, {})["latency_1_thread"] = value
+        contract_path.write_text(json.dumps(contract, indent=2) + "\n")
+        print(f"updated {contract_path}")
+
+
+def update_contract(path: Path, summary: dict, args: argparse.Namespace) -> None:
+    """Record the measured figures and the chosen threshold (int8 operating point) in the model's contract."""
+    contract = json.loads(path.read_text())
+    op = summary["int8"]["held_out_photos"]["operating_point"]
+    if op is not None:
+        contract["postprocess"]["confidence"] = op["threshold"]
+    figures: dict = {
+        "command": "python scripts/eval_detector.py " + " ".join(sys.argv[1:]),
+        "held_out": {k: v for k, v in summary["held_out"].items() if k != "rule"},
+        "max_fp_per_image": args.max_fp,
+        "iou": 0.5,
+    }
+    for name in ("int8", "float"):
+        res = summary[name]
+        held = res["held_out_photos"]
+        figures[name] = {
+            "held_out_operating_point": held["operating_point"],
+            "held_out_at_shipped_threshold": _at(held, contract["postprocess"]["confidence"]),
+            "synthetic_720p_operating_point": (res.get("synthetic_720p") or {}).get("operating_point"),
+            "latency_1_thread": res["latency_1_thread"],
+            "file_bytes": res["file_bytes"],
+        }
+    contract["figures"] = figures
+    contract.pop("metrics", None)
+    path.write_text(json.dumps(contract, indent=2) + "\n")
+    print(f"updated {path}")
+
+
+def _at(result: dict, threshold: float) -> dict | None:
+    """The curve row at ``threshold`` (the nearest one evaluated)."""
+    rows = result["curve"]
+    return min(rows, key=lambda r: abs(r["threshold"] - threshold)) if rows else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,219 @@
+"""Fonts for the synthetic plates, rasterised once into glyph atlases: rendering a plate costs no FreeType.
+
+Each font is rendered once per process (about 20 ms) into one greyscale mask per character at a reference cap
+height; strings are then built by concatenating those masks and resizing once, which keeps a plate near
+the 2 ms budget. Fonts come from Debian packages listed in ``scripts/fonts-debian.txt``; missing files are
+skipped, and at least one font of each role must be present.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
+
+# Roles: "plate" faces for the characters that are read (condensed grotesques, DIN, routed gothics, mono);
+# "deco" for state names and slogans (serifs, scripts, italics); both draw from many families so that the
+# reader does not learn one typeface.
+PLATE_FONTS = (
+    "OSP-DIN.ttf",
+    "routed-gothic.ttf",
+    "routed-gothic-narrow.ttf",
+    "routed-gothic-wide.ttf",
+    "routed-gothic-half-italic.ttf",
+    "BebasNeue-Regular.otf",
+    "BebasNeue-Bold.otf",
+    "BebasNeue-Book.otf",
+    "RobotoCondensed-Regular.ttf",
+    "RobotoCondensed-Medium.ttf",
+    "RobotoCondensed-Bold.ttf",
+    "Roboto-Medium.ttf",
+    "NimbusSansNarrow-Regular.otf",
+    "NimbusSansNarrow-Bold.otf",
+    "texgyreheroscn-regular.otf",
+    "texgyreheroscn-bold.otf",
+    "DejaVuSansCondensed.ttf",
+    "DejaVuSansCondensed-Bold.ttf",
+    "OpenSans-CondBold.ttf",
+    "OpenSans-Semibold.ttf",
+    "YanoneKaffeesatz-Regular.otf",
+    "YanoneKaffeesatz-Bold.otf",
+    "Dosis-Medium.otf",
+    "Dosis-Bold.otf",
+    "Cabin-Medium.otf",
+    "ClearSans-Medium.ttf",
+    "ClearSans-Bold.ttf",
+    "Play-Regular.ttf",
+    "Play-Bold.ttf",
+    "Jura-Medium.otf",
+    "Jura-Bold.otf",
+    "B612-Regular.otf",
+    "B612Mono-Bold.otf",
+    "LeagueSpartan-Medium.otf",
+    "LeagueSpartan-Bold.otf",
+    "URWGothic-Book.otf",
+    "URWGothic-Demi.otf",
+    "Karla-Medium.otf",
+    "Lato-Bold.ttf",
+    "Lato-Medium.ttf",
+    "Mplus1-Medium.otf",
+    "Mplus2-Medium.otf",
+    "Cantarell-Regular.otf",
+    "Andika-Regular.ttf",
+    "FreeSans.ttf",
+    "FreeSansBold.ttf",
+    "LiberationSans-Regular.ttf",
+    "LiberationSans-Bold.ttf",
+    "DejaVuSansMono-Bold.ttf",
+    "LiberationMono-Bold.ttf",
+    "NimbusMonoPS-Bold.otf",
+    "texgyreadventor-regular.otf",
+)
+DECO_FONTS = (
+    "NimbusRoman-Bold.otf",
+    "NimbusRoman-BoldItalic.otf",
+    "NimbusRoman-Regular.otf",
+    "texgyretermes-bold.otf",
+    "texgyretermes-italic.otf",
+    "P052-Bold.otf",
+    "P052-Italic.otf",
+    "C059-Bold.otf",
+    "C059-Italic.otf",
+    "URWBookman-Demi.otf",
+    "URWBookman-LightItalic.otf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSerifCondensed-BoldItalic.ttf",
+    "lobster.otf",
+    "Z003-MediumItalic.otf",
+    "texgyrechorus-mediumitalic.otf",
+    "LiberationSans-BoldItalic.ttf",
+    "FreeSansBoldOblique.ttf",
+    "Roboto-BlackItalic.ttf",
+    "RobotoCondensed-BoldItalic.ttf",
+    "Lato-BlackItalic.ttf",
+    "Cabin-BoldItalic.otf",
+    "OpenSans-ExtraBold.ttf",
+    "LeagueSpartan-Black.otf",
+    "BebasNeue-Regular.otf",
+    "routed-gothic-italic.ttf",
+    "texgyreheros-bold.otf",
+    "Karla-ExtraBoldItalic.otf",
+)
+
+CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-&'!,"
+REF_CAP = 48  # reference cap height in pixels of the atlas
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """One font rasterised: per character an ink mask (rows ``0..height``, cap top at ``cap_top``)."""
+
+    name: str
+    glyphs: dict[str, np.ndarray]
+    height: int  # rows of every mask: from ascender to descender
+    cap_top: int  # first row of a capital letter
+    baseline: int  # row below the last row of a capital letter
+
+    def string_mask(self, text: str, gap: float = 0.12, caps_only: bool = True, footed_one: bool = False) -> np.ndarray:
+        """Mask of `text` at reference size; `gap` is the space between glyphs as a fraction of cap height.
+
+        With `caps_only` the mask is cropped to the cap height (for the characters that are read), else it
+        keeps ascenders and descenders. With `footed_one` every "1" gets a base bar, as on many plate faces.
+        """
+        gap_px = max(0, round(gap * REF_CAP))
+        space_px = round(0.45 * REF_CAP)
+        parts: list[np.ndarray] = []
+        for ch in text:
+            if ch == " ":
+                parts.append(np.zeros((self.height, space_px), np.uint8))
+                continue
+            glyph = self.glyphs.get(ch)
+            if glyph is None:
+                continue
+            if footed_one and ch == "1":
+                glyph = self._footed(glyph)
+            parts.append(glyph)
+            parts.append(np.zeros((self.height, gap_px), np.uint8))
+        if not parts:
+            return np.zeros((REF_CAP, 1), np.uint8)
+        mask = np.hstack(parts[:-1] if len(parts) > 1 else parts)
+        if caps_only:
+            mask = mask[self.cap_top : self.baseline]
+            if mask.shape[0] != REF_CAP:  # rounding in the font's metrics
+                mask = cv2.resize(mask, (mask.shape[1], REF_CAP), interpolation=cv2.INTER_LINEAR)
+        return mask
+
+    def _footed(self, glyph: np.ndarray) -> np.ndarray:
+        """A "1" with a base bar about as thick as its stem and twice as wide, unless it has one already."""
+        stem = int((glyph[(self.cap_top + self.baseline) // 2] > 128).sum())
+        stem = max(2, stem)
+        if glyph.shape[1] > 2.2 * stem:  # already footed or flagged wide
+            return glyph
+        pad = stem
+        out = np.pad(glyph, ((0, 0), (pad, pad)))
+        top = max(self.cap_top, self.baseline - round(stem * 0.8))
+        out[top : self.baseline, :] = 255
+        return out
+
+
+def _find(name: str) -> Path | None:
+    for root in FONT_DIRS:
+        if not root.is_dir():
+            continue
+        hits = sorted(root.rglob(name))
+        if hits:
+            return hits[0]
+    return None
+
+
+@lru_cache(maxsize=256)
+def load_atlas(name: str) -> Atlas | None:
+    """Rasterise font file `name` (searched under the system font dirs); None when it is not installed."""
+    path = _find(name)
+    if path is None:
+        return None
+    font = ImageFont.truetype(str(path), size=64)
+    # Scale the point size so that a capital H is REF_CAP pixels high.
+    left, top, right, bottom = font.getbbox("H")
+    size = round(64 * REF_CAP / max(1, bottom - top))
+    font = ImageFont.truetype(str(path), size=size)
+    ascent, descent = font.getmetrics()
+    height = ascent + descent
+    _, h_top, _, h_bottom = font.getbbox("H")
+    glyphs: dict[str, np.ndarray] = {}
+    for ch in CHARSET:
+        left, _, right, _ = font.getbbox(ch)
+        width = max(1, right - min(0, left) + 4)
+        canvas = Image.new("L", (width + 8, height))
+        ImageDraw.Draw(canvas).text((4 - min(0, left), 0), ch, font=font, fill=255)
+        arr = np.asarray(canvas)
+        cols = np.flatnonzero(arr.max(axis=0) > 40)
+        if cols.size == 0:
+            continue
+        glyphs[ch] = np.ascontiguousarray(arr[:, cols[0] : cols[-1] + 1])
+    return Atlas(name=path.name, glyphs=glyphs, height=height, cap_top=int(h_top), baseline=int(h_bottom))
+
+
+@lru_cache(maxsize=4)
+def available(role: str) -> tuple[Atlas, ...]:
+    """All installed atlases of a role ("plate" or "deco"); raises when none is installed."""
+    names = PLATE_FONTS if role == "plate" else DECO_FONTS
+    atlases = tuple(a for a in (load_atlas(n) for n in names) if a is not None)
+    if not atlases:
+        raise RuntimeError(f"no {role} font installed: apt-get install $(cat scripts/fonts-debian.txt)")
+    return atlases
+
+
+def fit_mask(mask: np.ndarray, height: int, width: int | None = None) -> np.ndarray:
+    """Resize a reference-size mask to `height` rows (and `width` columns, else keeping the aspect)."""
+    h, w = mask.shape
+    if width is None:
+        width = max(1, round(w * height / max(1, h)))
+    interp = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
+    return cv2.resize(mask, (max(1, width), max(1, height)), interpolation=interp)

@@ -1,0 +1,121 @@
+"""The tracker: one read per vehicle pass, two cars are two reads, stop-and-go is one, text voting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_agent.config import MotionConfig, TrackerConfig
+from edge_agent.vision.masks import Masker
+from edge_agent.vision.motion import MotionGate
+from edge_agent.vision.tracker import Observation, Tracker, direction_of, iou, text_similarity, vote
+
+FPS = 15.0
+
+
+def obs(x: float, y: float, text: str, conf: float = 0.9, w: float = 120, h: float = 40) -> Observation:
+    return Observation(box=(x, y, w, h), det_conf=0.9, text=text, text_conf=conf, char_confs=(conf,) * len(text))
+
+
+def run(tracker: Tracker, frames: list[list[Observation]], t0: float = 0.0) -> list[str]:
+    texts = []
+    for i, observations in enumerate(frames):
+        t = t0 + i / FPS
+        texts += [f.text for f in tracker.update(t, 1000 + t, observations)]
+    return texts + [f.text for f in tracker.flush()]
+
+
+def test_one_car_crossing_is_one_read() -> None:
+    frames = [[obs(100 + 20 * i, 300 + 5 * i, "ABC1234")] for i in range(30)]
+    assert run(Tracker(TrackerConfig()), frames) == ["ABC1234"]
+
+
+def test_two_cars_at_once_are_two_reads() -> None:
+    frames = [[obs(100 + 15 * i, 300, "ABC1234"), obs(900 - 15 * i, 320, "XYZ987")] for i in range(25)]
+    assert sorted(run(Tracker(TrackerConfig()), frames)) == ["ABC1234", "XYZ987"]
+
+
+def test_crossing_cars_keep_their_identity() -> None:
+    # two plates pass each other; text similarity keeps each read whole
+    frames = [[obs(100 + 30 * i, 300, "LEFT111"), obs(1000 - 30 * i, 305, "RIGHT22")] for i in range(32)]
+    assert sorted(run(Tracker(TrackerConfig()), frames)) == ["LEFT111", "RIGHT22"]
+
+
+def test_stop_and_go_is_one_read() -> None:
+    moving_in = [[obs(100 + 20 * i, 300, "STOP123")] for i in range(15)]
+    stopped = [[obs(400, 300, "STOP123")] for _ in range(60)]  # 4 s standing still
+    moving_out = [[obs(400 + 20 * i, 300, "STOP123")] for i in range(15)]
+    assert run(Tracker(TrackerConfig()), moving_in + stopped + moving_out) == ["STOP123"]
+
+
+def test_same_car_again_after_a_long_gap_is_a_new_pass() -> None:
+    first = [[obs(100 + 20 * i, 300, "AGAIN12")] for i in range(10)]
+    gap: list[list[Observation]] = [[] for _ in range(60)]
+    assert run(Tracker(TrackerConfig(max_gap=1.0)), first + gap + first) == ["AGAIN12", "AGAIN12"]
+
+
+def test_character_votes_repair_single_frame_errors() -> None:
+    texts = ["ABC1234", "A8C1234", "ABC1Z34", "ABC1234", "ABCI234", "ABC1234"]
+    frames = [[obs(100 + 10 * i, 300, t)] for i, t in enumerate(texts)]
+    assert run(Tracker(TrackerConfig()), frames) == ["ABC1234"]
+
+
+def test_a_single_glimpse_or_low_confidence_is_not_a_read() -> None:
+    tracker = Tracker(TrackerConfig(min_frames=2, min_confidence=0.5))
+    assert run(tracker, [[obs(100, 300, "ONCE123")]]) == []
+    assert run(tracker, [[obs(100 + 10 * i, 300, "WEAK123", conf=0.2)] for i in range(10)]) == []
+    assert tracker.suppressed == 2
+
+
+def test_long_stay_is_emitted_once() -> None:
+    cfg = TrackerConfig(max_duration=2.0)
+    parked = [[obs(400, 300, "PARKED1")] for _ in range(int(FPS * 10))]
+    assert run(Tracker(cfg), parked) == ["PARKED1"]
+
+
+def test_vote_and_helpers() -> None:
+    assert vote([]) == ("", 0.0)
+    text, conf = vote([("ABC123", 0.9, ()), ("ABC123", 0.9, ()), ("ABC12", 0.3, ())])
+    assert text == "ABC123" and 0.6 < conf < 0.9
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(1 / 3)
+    assert text_similarity("ABC123", "ABC123") == 1.0 and text_similarity("", "A") == 0.0
+    assert direction_of((0, 0, 50, 20), (0, 0, 100, 40)) == "approaching"
+    assert direction_of((0, 0, 100, 40), (0, 0, 50, 20)) == "receding"
+    assert direction_of((0, 0, 100, 40), (500, 0, 100, 40)) == "right"
+
+
+def test_plate_text_never_in_repr() -> None:
+    tracker = Tracker(TrackerConfig())
+    (finished,) = run_finished(tracker)
+    assert "SECRET9" not in repr(finished)
+
+
+def run_finished(tracker: Tracker) -> list:  # type: ignore[type-arg]
+    for i in range(5):
+        tracker.update(i / FPS, i / FPS, [obs(100 + 10 * i, 300, "SECRET9")])
+    return tracker.flush()
+
+
+def test_privacy_zone_blanks_pixels_and_filters_boxes() -> None:
+    masker = Masker(
+        [[(0.0, 0.0), (0.5, 0.0), (0.5, 0.5), (0.0, 0.5)]], detection_zone=[(0.0, 0.5), (1, 0.5), (1, 1), (0, 1)]
+    )
+    image = np.full((100, 200, 3), 255, np.uint8)
+    masker.blank(image)
+    assert image[10, 10].tolist() == [0, 0, 0] and image[90, 190].tolist() == [255, 255, 255]
+    assert masker.overlaps_privacy((10, 10, 20, 10), 200, 100)
+    assert not masker.in_detection_zone((10, 10, 20, 10), 200, 100)
+    assert masker.in_detection_zone((100, 70, 20, 10), 200, 100)
+    assert masker.roi(200, 100) == (0, 50, 201, 51)
+
+
+def test_motion_gate_skips_still_frames_but_forces_checks() -> None:
+    gate = MotionGate(MotionConfig(force_every=1.0))
+    still = np.full((120, 160, 3), 100, np.uint8)
+    decisions = [gate.should_detect(still, i / FPS) for i in range(30)]
+    assert decisions[0]  # first frame
+    assert sum(decisions) == 2  # the first, and one forced check a second later
+    moved = still.copy()
+    moved[40:80, 40:120] = 200
+    assert gate.should_detect(moved, 2.5)
+    assert gate.should_detect(moved, 2.6, tracking=True)  # a tracked plate keeps the detector running
