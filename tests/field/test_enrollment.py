@@ -1,0 +1,323 @@
+"""Field operations end to end: city init and enrol, provisioning into a temporary root, doctor, impersonation."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from edge_agent.configfile import load_config
+from edge_agent.crypto.envelope import sealer_for
+from edge_agent.crypto.pki import Identity, make_ca, write_cert
+from edge_agent.enroll import CityDir
+from edge_agent.errors import InvalidInputError
+from edge_agent.ingest.service import IngestService
+from edge_agent.localbroker import LocalBroker, free_port
+from edge_agent.provision import Answers, Prompter, Provisioner
+from edge_agent.reads import PlateRead, new_read_id
+from tests.integration.conftest import stored_ids, wait_for
+from tests.integration.mqtt_helpers import TestClient
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `edge-agent` command."""
+    return subprocess.run(
+        [sys.executable, "-m", "edge_agent", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=90,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
+
+
+def make_video(path: Path, frames: int = 12) -> Path:
+    """A short synthetic video standing in for a camera."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 15, (320, 240))
+    for i in range(frames):
+        img = np.full((240, 320, 3), 40 + (7 * i) % 200, np.uint8)
+        writer.write(img)
+    writer.release()
+    return path
+
+
+class City:
+    """A city made by `edge-agent city init` with a running broker that uses its certificates."""
+
+    def __init__(self, root: Path) -> None:
+        self.port = free_port()
+        done = cli("city", "init", str(root / "city"), "--broker-host", "localhost", "--broker-port", str(self.port))
+        assert done.returncode == 0, done.stderr
+        self.dir = CityDir(root / "city")
+        self.broker = LocalBroker(root / "broker", self.dir.local_pki(), port=self.port)
+
+    def enroll(self, device_id: str, request: Path, out: Path) -> subprocess.CompletedProcess[str]:
+        return cli(
+            "city", "enroll", device_id, "--city", str(self.dir.root), "--request", str(request), "--out", str(out)
+        )
+
+    def ingest(self, tmp: Path) -> IngestService:
+        cfg = load_config(self.dir.root / "ingest.yaml", role="ingest")
+        assert cfg.ingest is not None
+        service = IngestService(cfg.ingest, client_id="ingest-test")
+        service.start()
+        return service
+
+
+@pytest.fixture
+def city(tmp_path: Path) -> Iterator[City]:
+    c = City(tmp_path)
+    c.broker.start()
+    try:
+        yield c
+    finally:
+        c.broker.stop()
+
+
+def provision_device(city: City, root: Path, device_id: str, camera: Path) -> Path:
+    """The field flow: request on the device, enrol at the city, bundle on the boot partition, provision."""
+    boot = root / "boot" / "firmware"
+    boot.mkdir(parents=True)
+    first = cli("provision", "--root", str(root), "--non-interactive", "--device-id", device_id, "--no-enable")
+    assert first.returncode == 0, first.stderr
+    request = boot / f"edge-agent-request-{device_id}.json"
+    assert request.is_file(), first.stdout
+    bundle = boot / "edge-agent-bundle.json"
+    enrolled = city.enroll(device_id, request, bundle)
+    assert enrolled.returncode == 0, enrolled.stderr
+    second = cli(
+        "provision", "--root", str(root), "--non-interactive", "--bundle", str(bundle), "--camera", str(camera),
+        "--no-enable", "--no-doctor",
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    assert not bundle.exists(), "the bundle must be removed from the boot partition once imported"
+    return root / "etc" / "edge-agent" / "edge-agent.yaml"
+
+
+def local_state(config: Path, state: Path) -> Path:
+    """The provisioned config with its spool under `state` (the test cannot write /var/lib)."""
+    data: dict[str, Any] = yaml.safe_load(config.read_text())
+    data["device"]["state_dir"] = str(state)
+    data["uplink"]["backoff"] = {"initial": 0.2, "max": 1.0}
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    return config
+
+
+def test_enrol_provision_connect_and_deliver(city: City, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    camera = make_video(tmp_path / "camera.avi")
+    config = provision_device(city, root, "cam-7", camera)
+
+    keys_dir = root / "etc" / "edge-agent" / "keys"
+    assert stat.S_IMODE(keys_dir.stat().st_mode) == 0o750
+    for private in ("device_ed25519.key", "device_tls.key"):
+        assert stat.S_IMODE((keys_dir / private).stat().st_mode) == 0o600
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+    aim = root / "run" / "edge-agent" / "aim.jpg"
+    assert cv2.imread(str(aim)) is not None, "the aiming frame was not saved"
+    # Private keys never left the device: neither the request nor anything the city holds contains them.
+    device_private = (keys_dir / "device_ed25519.key").read_bytes()
+    for path in city.dir.root.rglob("*"):
+        if path.is_file():
+            assert device_private not in path.read_bytes()
+    # The written config is valid and points at the device's own paths (no test-root prefix).
+    text = config.read_text()
+    assert str(root) not in text
+    assert "credential:device_ed25519.key" in text
+    checked = cli("check-config", str(config), "--role", "device")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+    # The agent's store-and-forward path, with the new identity, into the city's ingest over mTLS.
+    local_state(config, tmp_path / "state")
+    ingest = city.ingest(tmp_path)
+    ids_file = tmp_path / "ids.txt"
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.integration.forwarder_proc", str(config), str(ids_file), "25", "200"],
+            check=False,
+            cwd=REPO,
+            timeout=60,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        sent = {bytes.fromhex(x) for x in ids_file.read_text().split()}
+        assert wait_for(lambda: set(stored_ids(city.dir.root / "reads.db")[0]) >= sent, 20)
+        assert len(sent) == 25
+    finally:
+        ingest.stop()
+
+
+def test_second_device_cannot_impersonate_the_first(city: City, tmp_path: Path) -> None:
+    camera = make_video(tmp_path / "camera.avi")
+    provision_device(city, tmp_path / "r7", "cam-7", camera)
+    provision_device(city, tmp_path / "r8", "cam-8", camera)
+    keys8 = tmp_path / "r8" / "etc" / "edge-agent" / "keys"
+    identity8 = Identity(keys8 / "device.pem", keys8 / "device_tls.key")
+
+    # 1. The broker refuses cam-8's certificate on cam-7's topics.
+    client = TestClient(city.broker, city.dir.local_pki(), identity8, "cam-8-intruder")
+    try:
+        rc = client.publish_wait("alpr/v1/cam-7/reads", b"forged", timeout=10)
+        assert rc is None or rc >= 0x80, f"broker accepted cam-8 on cam-7's topic (reason {rc})"
+    finally:
+        client.close()
+
+    # 2. An envelope that claims to be cam-7 but is signed with cam-8's key is rejected by the ingest, even when
+    #    it arrives on a topic cam-8 may use.
+    cfg8 = load_config(
+        local_state(tmp_path / "r8" / "etc" / "edge-agent" / "edge-agent.yaml", tmp_path / "s8"), role="device"
+    )
+    forged_cfg = cfg8.model_copy(update={"device": cfg8.device.model_copy(update={"id": "cam-7"})})
+    now = time.time()
+    read = PlateRead(new_read_id(), "cam-7", "cam0", "FORGED1", 0.9, now, now, 3)
+    envelope = sealer_for(forged_cfg).seal(read, 1)
+    ingest = city.ingest(tmp_path)
+    try:
+        client = TestClient(city.broker, city.dir.local_pki(), identity8, "cam-8")
+        try:
+            client.publish_wait("alpr/v1/cam-8/reads", envelope, timeout=10)
+        finally:
+            client.close()
+        assert wait_for(lambda: sum(v for k, v in ingest.counters.items() if k.startswith("rejected")) >= 1, 10)
+        assert stored_ids(city.dir.root / "reads.db")[1] == 0
+    finally:
+        ingest.stop()
+
+
+def test_enrolment_refuses_a_bundle_for_another_key(city: City, tmp_path: Path) -> None:
+    camera = make_video(tmp_path / "camera.avi")
+    provision_device(city, tmp_path / "r7", "cam-7", camera)
+    # A second board claiming to be cam-7 with a bundle issued for the first board's key.
+    other = tmp_path / "other"
+    first = cli("provision", "--root", str(other), "--non-interactive", "--device-id", "cam-9", "--no-enable")
+    assert first.returncode == 0
+    request = other / "etc" / "edge-agent" / "edge-agent-request-cam-9.json"
+    bundle = tmp_path / "b9.json"
+    assert city.enroll("cam-9", request, bundle).returncode == 0
+    shutil.copy(other / "etc" / "edge-agent" / "keys" / "device_tls.key", tmp_path / "keep.key")
+    # Replace the device's TLS key: the bundle's certificate no longer matches this device.
+    (other / "etc" / "edge-agent" / "keys" / "device_tls.key").unlink()
+    cli("provision", "--root", str(other), "--non-interactive", "--device-id", "cam-9", "--no-enable")
+    again = cli("provision", "--root", str(other), "--non-interactive", "--bundle", str(bundle), "--camera",
+                str(camera), "--no-enable", "--no-doctor")  # fmt: skip
+    assert again.returncode == 2
+    assert "another key" in again.stderr
+    # And the city refuses to silently re-enrol cam-7 with a different signing key.
+    forged = cli("city", "enroll", "cam-7", "--city", str(city.dir.root), "--request", str(request))
+    assert forged.returncode == 2 and "cam-9" in forged.stderr
+
+
+def test_wizard_reprompts_on_bad_answers(tmp_path: Path) -> None:
+    camera = make_video(tmp_path / "camera.avi")
+    answers = io.StringIO("\n".join(["", "Bad Id!", "admin", "cam-12", ""]) + "\n")
+    out = io.StringIO()
+    outcome = Provisioner(
+        tmp_path / "root", Answers(), interactive=True, prompter=Prompter(answers, out), boot_dir=tmp_path / "boot"
+    ).run()
+    text = out.getvalue()
+    assert "is not valid" in text and "reserved" in text
+    assert not outcome.enrolled and outcome.request is not None
+    assert json.loads(outcome.request.read_text())["device_id"] == "cam-12"
+
+    # The camera question re-asks when the camera cannot be opened.
+    city_root = tmp_path / "cityroot"
+    from edge_agent.enroll import Request, city_init
+
+    city = city_init(city_root, "localhost", 8883)
+    bundle = city.enroll("cam-12", Request.load(outcome.request))
+    bundle_path = tmp_path / "bundle.json"
+    bundle_path.write_text(bundle.to_json())
+    answers = io.StringIO("\n".join([str(bundle_path), str(tmp_path / "nope.mp4"), str(camera)]) + "\n")
+    out = io.StringIO()
+    outcome = Provisioner(
+        tmp_path / "root", Answers(), interactive=True, prompter=Prompter(answers, out), boot_dir=tmp_path / "boot"
+    ).run()
+    assert outcome.enrolled
+    assert "not accepted" in out.getvalue()
+    with pytest.raises(InvalidInputError, match="input ended"):
+        Provisioner(
+            tmp_path / "r2", Answers(), interactive=True, prompter=Prompter(io.StringIO(""), io.StringIO())
+        ).run()
+
+
+# --- doctor ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def provisioned(city: City, tmp_path: Path) -> Path:
+    camera = make_video(tmp_path / "camera.avi", frames=60)
+    config = provision_device(city, tmp_path / "root", "cam-7", camera)
+    return local_state(config, tmp_path / "state")
+
+
+def doctor(config: Path) -> tuple[int, dict[str, Any], str]:
+    table = cli("doctor", "--config", str(config), "--camera-seconds", "1")
+    done = cli("doctor", "--config", str(config), "--json", "--camera-seconds", "1")
+    report = json.loads(done.stdout)
+    return done.returncode, {c["name"]: c for c in report["checks"]}, table.stdout
+
+
+def test_doctor_healthy(provisioned: Path) -> None:
+    rc, checks, table = doctor(provisioned)
+    print(table)
+    assert checks["config"]["status"] == "pass"
+    assert checks["keys"]["status"] == "pass"
+    assert checks["broker"]["status"] == "pass", checks["broker"]
+    assert checks["camera cam0"]["status"] in {"pass", "warn"}
+    assert checks["disk"]["status"] in {"pass", "warn"}
+    if checks["models"]["status"] == "pass":
+        assert rc == 0, table
+
+
+def test_doctor_no_broker(city: City, provisioned: Path) -> None:
+    city.broker.stop()
+    rc, checks, table = doctor(provisioned)
+    print(table)
+    assert rc == 1
+    assert checks["broker"]["status"] == "fail"
+    assert "unreachable" in checks["broker"]["detail"]
+    assert "fix:" in table
+
+
+def test_doctor_wrong_ca(provisioned: Path, tmp_path: Path) -> None:
+    _, other_ca = make_ca("some other CA")
+    write_cert(provisioned.parent / "keys" / "ca.pem", other_ca)
+    rc, checks, table = doctor(provisioned)
+    print(table)
+    assert rc == 1
+    assert checks["broker"]["status"] == "fail"
+    assert "does not verify" in checks["broker"]["detail"]
+
+
+def test_doctor_key_mode_0644(provisioned: Path) -> None:
+    key = provisioned.parent / "keys" / "device_ed25519.key"
+    key.chmod(0o644)
+    rc, checks, table = doctor(provisioned)
+    print(table)
+    assert rc == 1
+    bad = [c for c in checks.values() if c["status"] == "fail"]
+    assert bad and ("0644" in bad[0]["detail"] or "readable" in bad[0]["detail"]), table
+    assert "chmod 600" in table
+
+
+def test_doctor_json_is_one_object(provisioned: Path) -> None:
+    _, checks, _ = doctor(provisioned)
+    assert {"config", "keys", "models", "clock", "broker", "disk", "temperature"} <= set(checks)
