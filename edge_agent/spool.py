@@ -307,6 +307,12 @@ class Spool:
             ).fetchall()
         return [Envelope(r[0], bytes(r[1]), bytes(r[2]), r[3], r[4]) for r in rows]
 
+    def ids_through(self, seq: int) -> list[bytes]:
+        """Read ids with a sequence number up to `seq`, oldest first (the uplink's reconciliation)."""
+        with self._lock:
+            rows = self._db.execute("SELECT read_id FROM envelopes WHERE seq <= ? ORDER BY seq", (seq,)).fetchall()
+        return [bytes(r[0]) for r in rows]
+
     def get(self, read_ids: Sequence[bytes]) -> list[Envelope]:
         """The envelopes among `read_ids` that are still stored (for resends), oldest first."""
         out: list[Envelope] = []

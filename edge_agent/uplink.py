@@ -94,6 +94,7 @@ class Uplink:
         self._awaiting: dict[bytes, float] = {}
         self._hold_until: dict[bytes, float] = {}
         self._published: set[bytes] = set()  # read ids sent by this process and not yet deleted
+        self._next_reconcile = 0.0
         self.counters: collections.Counter[str] = collections.Counter()
         self.state = "starting"
         self.last_receipt_at: float | None = None
@@ -332,14 +333,39 @@ class Uplink:
             if fresh:
                 self._cursor = fresh[-1].seq
             batch += [(e.read_id, e.body) for e in fresh]
-        for rid, body in batch:
+        if not batch:
+            self._reconcile()
+            return
+        for i, (rid, body) in enumerate(batch):
             info = client.publish(self.topics.reads, body, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                self._retry.appendleft(rid)
+                # The connection went away under us: every read of the batch not yet handed to paho goes back to
+                # the front of the queue, in order, or it would sit in the spool with nothing tracking it.
+                self._retry.extendleft(r for r, _ in reversed(batch[i:]))
                 return
             self._inflight[info.mid] = rid
             self._published.add(rid)
             self.counters["published"] += 1
+
+    def _reconcile(self) -> None:
+        """Nothing to send and nothing outstanding, yet the spool holds reads behind the cursor: requeue them.
+
+        Every read below the cursor should be in flight, awaiting its receipt or queued for a resend. This check
+        costs one query only when the uplink is idle, and turns a bookkeeping slip into a resend instead of a
+        read stranded on the device until the next restart.
+        """
+        if self._inflight or self._awaiting or self._retry or len(self.spool) == 0:
+            return
+        now = time.monotonic()
+        if now < self._next_reconcile:
+            return
+        self._next_reconcile = now + min(self.cfg.resend_after, 30.0)
+        stranded = self.spool.ids_through(self._cursor)
+        if stranded:
+            logger.warning("uplink: %d read(s) in the spool were not tracked; resending them", len(stranded))
+            self.counters["reconciled"] += len(stranded)
+            self._retry.extend(stranded)
+            self._wake.set()
 
     def _take_retries(self, room: int) -> list[tuple[bytes, bytes]]:
         if not self._retry:

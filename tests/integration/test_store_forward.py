@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -108,6 +109,54 @@ def test_broker_killed_five_times_and_ingest_restarted(city: LocalCity, tmp_path
     finally:
         device.close()
         ingest.stop()
+
+
+class _DroppingClient:
+    """Stands in for paho at the moment a connection drops: publishes succeed, then fail with NO_CONN."""
+
+    def __init__(self, accept: int) -> None:
+        self.accept = accept
+        self.mid = 0
+
+    def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        self.mid += 1
+        info = mqtt.MQTTMessageInfo(self.mid)
+        info.rc = mqtt.MQTT_ERR_SUCCESS if self.mid <= self.accept else mqtt.MQTT_ERR_NO_CONN
+        return info
+
+    def subscribe(self, topic: str, qos: int = 0) -> tuple[int, int]:
+        return mqtt.MQTT_ERR_SUCCESS, 1
+
+
+def test_connection_dropping_mid_batch_strands_no_read(city: LocalCity, tmp_path: Path) -> None:
+    """A publish refused for want of a connection puts the rest of its batch back in the queue, in order."""
+    device = Device(city)
+    try:
+        ids = device.add(40)
+        device.uplink._fill_window(_DroppingClient(accept=10))  # type: ignore[arg-type]
+        up = device.uplink
+        assert list(up._inflight.values()) == ids[:10]
+        assert list(up._retry) == ids[10:], "reads handed to a dead connection were forgotten"
+        # ...and a connection that comes back sends exactly those, before anything newer.
+        client = _DroppingClient(accept=10**6)
+        up._on_connected(client)  # type: ignore[arg-type]
+        up._fill_window(client)  # type: ignore[arg-type]
+        assert sorted(up._inflight.values()) == sorted(ids)
+    finally:
+        device.close()
+
+
+def test_idle_uplink_requeues_reads_nothing_tracks(city: LocalCity, tmp_path: Path) -> None:
+    """The safety net: reads behind the cursor that nothing tracks are resent once the uplink is idle."""
+    device = Device(city)
+    try:
+        ids = device.add(5)
+        up = device.uplink
+        up._cursor = device.spool.after(0, 5)[-1].seq  # as if they had been sent and then forgotten
+        up._fill_window(_DroppingClient(accept=10**6))  # type: ignore[arg-type]
+        assert list(up._retry) == ids and up.counters["reconciled"] == 5
+    finally:
+        device.close()
 
 
 def test_device_process_sigkilled_at_20_random_moments(city: LocalCity, tmp_path: Path) -> None:
