@@ -91,6 +91,7 @@ class Agent:
         frames_in = sum(c.frames_in for c, _ in self.cameras)
         dropped = sum(c.queue.dropped for c, _ in self.cameras)
         analysed = sum(w.pipeline.analysed for _, w in self.cameras)
+        strided = sum(w.pipeline.strided for _, w in self.cameras)
         up = self.uplink.counters
         return {
             "version": __version__,
@@ -98,7 +99,7 @@ class Agent:
             "uptime_s": round(time.monotonic() - self.started),
             "clock_synced": self.clock.synced,
             "cpu_temp_c": cpu_temperature(),
-            "frames": {"in": frames_in, "dropped": dropped, "analysed": analysed},
+            "frames": {"in": frames_in, "dropped": dropped, "analysed": analysed, "strided": strided},
             "reads": {
                 "made": self.seal.counters["made"],
                 "sealed": self.seal.counters["sealed"],

@@ -259,7 +259,9 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     """Whole vision path vs decode-only on the same video."""
     from edge_agent.bench.vision import BENCH_VIDEO, run_pipeline_bench
 
-    result = run_pipeline_bench(Path(args.video) if args.video else BENCH_VIDEO, args.threads)
+    result = run_pipeline_bench(
+        Path(args.video) if args.video else BENCH_VIDEO, args.threads, settled_interval=args.settled_interval
+    )
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return EXIT_OK
 
@@ -376,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p = bench_sub.add_parser("pipeline", help="frames/s through the whole vision path vs decode-only")
     p.add_argument("--video", metavar="FILE", help="default: the 1080p bench fixture")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--settled-interval",
+        type=float,
+        metavar="S",
+        help="vision.tracker.settled_interval for this run (default: the config default; 0 analyses every frame)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_bench_pipeline)
 

@@ -244,6 +244,27 @@ class TrackerConfig(Section):
     max_duration: Duration = Field(300.0, gt=0, description="A track longer than this is emitted and restarted.")
     min_frames: int = Field(2, ge=1, description="Frames a plate must be read on before it counts.")
     min_confidence: float = Field(0.5, ge=0, le=1, description="Voted confidence below which no read is emitted.")
+    settle_reads: int = Field(
+        3,
+        ge=0,
+        le=50,
+        description="A track is settled once this many consecutive reads agree (0: never; every frame analysed).",
+    )
+    settled_interval: Duration = Field(
+        0.3,
+        ge=0,
+        le=1.0,
+        description="While every track is settled, analyse a frame only this often (stream time).",
+    )
+
+    @model_validator(mode="after")
+    def _interval_below_gap(self) -> TrackerConfig:
+        if self.settled_interval >= self.max_gap:
+            raise ValueError(
+                f"settled_interval ({self.settled_interval:g} s) must be below max_gap ({self.max_gap:g} s), "
+                "or settled tracks would end between two analysed frames"
+            )
+        return self
 
 
 class VisionConfig(Section):

@@ -119,7 +119,9 @@ def decode_only(video: Path, limit: int | None = None) -> tuple[int, float]:
     return frames, time.perf_counter() - t0
 
 
-def run_pipeline_bench(video: Path = BENCH_VIDEO, threads: int = 1, repeat_decode: int = 2) -> dict[str, Any]:
+def run_pipeline_bench(
+    video: Path = BENCH_VIDEO, threads: int = 1, repeat_decode: int = 2, settled_interval: float | None = None
+) -> dict[str, Any]:
     """Whole vision path at full speed vs decode-only of the same file, in one run."""
     if not video.is_file():
         raise InvalidInputError(f"video {video} not found (bench pipeline needs a video; pass --video FILE)")
@@ -130,8 +132,9 @@ def run_pipeline_bench(video: Path = BENCH_VIDEO, threads: int = 1, repeat_decod
     decode_s = statistics.median(s for _, s in decode_runs)
 
     cam = CameraConfig.model_validate({"name": "bench", "kind": "replay", "source": str(video)})
+    tracker = TrackerConfig() if settled_interval is None else TrackerConfig(settled_interval=settled_interval)
     pipeline = VisionPipeline(
-        detector, reader, masker=Masker(cam.privacy_zones), motion=MotionConfig(), tracker=TrackerConfig()
+        detector, reader, masker=Masker(cam.privacy_zones), motion=MotionConfig(), tracker=tracker
     )
     queue = FrameQueue(cam.queue_size, drop_oldest=False)
     worker = CaptureWorker(cam, ReplaySource(str(video), name="bench", realtime=False), queue)
@@ -161,6 +164,8 @@ def run_pipeline_bench(video: Path = BENCH_VIDEO, threads: int = 1, repeat_decod
         "threads": threads,
         "frames": pipeline.frames,
         "analysed_frames": pipeline.analysed,
+        "strided_frames": pipeline.strided,
+        "settled_interval_s": pipeline.tracker.cfg.settled_interval,
         "fps": round(fps, 1),
         "decode_fps": round(decode_fps, 1),
         "ratio": round(fps / decode_fps, 3),

@@ -46,7 +46,10 @@ class MotionGate:
 
     def should_detect(self, image: np.ndarray, media_s: float, tracking: bool = False) -> bool:
         """True when the detector should run on this frame."""
-        if not self.cfg.enabled:
+        if not self.cfg.enabled or tracking:
+            # While a plate is followed the detector runs regardless, so the difference is not worth computing;
+            # the first frame after the track ends is compared with nothing and analysed, which is what we want.
+            self._previous = None
             self.passed += 1
             return True
         moving = self.changed_fraction(image) >= self.cfg.min_area

@@ -6,6 +6,10 @@ when its plate has not been seen for `max_gap` seconds of stream time; it is the
 voted character by character over its frames, weighted by the reader's per-character confidence. A car that
 stops keeps its track (the caller keeps running the detector while tracks are active), so stopping and going on
 is one read. A track longer than `max_duration` is emitted once and then followed silently to its end.
+
+A track whose last `settle_reads` reads agree is settled: more frames would only confirm what is known. While
+every track is settled, the caller analyses a frame only every `settled_interval` seconds (enough to follow the
+plates and to notice a new one), which is where most of a busy street's compute goes otherwise.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class Track:
         self.best_score = -1.0
         self.best_box: Box = obs.box
         self.best_crop: np.ndarray | None = None
+        self.settled = False
         self.add(media_s, ts, obs)
 
     def predict(self, media_s: float) -> Box:
@@ -116,6 +121,14 @@ class Track:
             score = obs.text_conf * obs.det_conf
             if score > self.best_score:
                 self.best_score, self.best_box, self.best_crop = score, obs.box, obs.crop
+
+    def update_settled(self, reads_needed: int, min_confidence: float) -> None:
+        """Settled: the last `reads_needed` reads agree on the text, each at least `min_confidence`."""
+        if reads_needed <= 0 or len(self.reads) < reads_needed:
+            self.settled = False
+            return
+        last = list(itertools.islice(reversed(self.reads), reads_needed))
+        self.settled = all(t == last[0][0] and c >= min_confidence for t, c, _ in last)
 
     @property
     def text_hint(self) -> str:
@@ -183,6 +196,11 @@ class Tracker:
         """True while any plate is being followed."""
         return bool(self.tracks)
 
+    @property
+    def settled(self) -> bool:
+        """True while plates are followed and every one of them has a settled text (see `settled_interval`)."""
+        return bool(self.tracks) and all(t.settled or t.emitted for t in self.tracks)
+
     def update(self, media_s: float, ts: float, observations: Sequence[Observation]) -> list[FinishedTrack]:
         """Associate this frame's observations; returns the tracks that finished."""
         self._associate(media_s, ts, observations)
@@ -231,6 +249,8 @@ class Tracker:
         for oi, obs in enumerate(observations):
             if oi not in used_o:
                 self.tracks.append(Track(media_s, ts, obs))
+        for track in self.tracks:
+            track.update_settled(self.cfg.settle_reads, self.cfg.min_confidence)
 
     @staticmethod
     def _near(a: Box, b: Box) -> bool:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_agent.capture.base import Frame
 from edge_agent.config import MotionConfig, TrackerConfig
+from edge_agent.vision.detector import Detection
 from edge_agent.vision.masks import Masker
 from edge_agent.vision.motion import MotionGate
+from edge_agent.vision.pipeline import VisionPipeline
+from edge_agent.vision.reader import TextRead
 from edge_agent.vision.tracker import Observation, Tracker, direction_of, iou, text_similarity, vote
 
 FPS = 15.0
@@ -119,3 +123,64 @@ def test_motion_gate_skips_still_frames_but_forces_checks() -> None:
     moved[40:80, 40:120] = 200
     assert gate.should_detect(moved, 2.5)
     assert gate.should_detect(moved, 2.6, tracking=True)  # a tracked plate keeps the detector running
+
+
+def test_a_track_settles_once_its_last_reads_agree() -> None:
+    tracker = Tracker(TrackerConfig(settle_reads=3))
+    texts = ["ABC1234", "A8C1234", "ABC1234", "ABC1234", "ABC1234"]
+    settled = []
+    for i, text in enumerate(texts):
+        tracker.update(i / FPS, 1000.0, [obs(100 + 10 * i, 300, text)])
+        settled.append(tracker.settled)
+    assert settled == [False, False, False, False, True]
+    # a second plate that has not been read yet unsettles the camera: every frame is analysed again
+    tracker.update(5 / FPS, 1000.0, [obs(150, 300, "ABC1234"), obs(900, 500, "")])
+    assert not tracker.settled
+    # never settled with the feature off, nor on reads below min_confidence
+    off = Tracker(TrackerConfig(settle_reads=0))
+    weak = Tracker(TrackerConfig(settle_reads=2, min_confidence=0.8))
+    for i in range(5):
+        off.update(i / FPS, 1000.0, [obs(100 + 10 * i, 300, "ABC1234")])
+        weak.update(i / FPS, 1000.0, [obs(100 + 10 * i, 300, "ABC1234", conf=0.7)])
+    assert not off.settled and not weak.settled
+
+
+def test_settled_interval_must_stay_below_max_gap() -> None:
+    with pytest.raises(ValueError, match="settled_interval"):
+        TrackerConfig(settled_interval=1.0, max_gap=1.0)
+
+
+class _OnePlate:
+    """Stand-ins for the models: one plate moving right, always read the same."""
+
+    threshold = 0.6
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, image: np.ndarray, roi: object = None) -> list[Detection]:
+        self.calls += 1
+        return [Detection((100.0 + 4 * self.calls, 300.0, 120.0, 40.0), 0.9)]
+
+    def read(self, crop: np.ndarray) -> TextRead:
+        return TextRead("ABC1234", 0.95, (0.95,) * 7)
+
+
+@pytest.mark.parametrize(("interval", "analysed"), [(0.0, 60), (0.3, 22)])
+def test_pipeline_analyses_settled_plates_at_the_settled_interval(interval: float, analysed: int) -> None:
+    models = _OnePlate()
+    pipeline = VisionPipeline(
+        models,  # type: ignore[arg-type]
+        models,  # type: ignore[arg-type]
+        motion=MotionConfig(enabled=False),
+        tracker=TrackerConfig(settle_reads=3, settled_interval=interval),
+    )
+    image = np.zeros((540, 960, 3), np.uint8)
+    reads = []
+    for i in range(60):  # 6 s at 10 fps
+        reads += pipeline.process(Frame(image, 1000.0 + i / 10, i / 10, i))
+    reads += pipeline.flush()
+    assert [r.text for r in reads] == ["ABC1234"]
+    # 3 frames to settle, then one frame in every three (0.3 s at 10 fps)
+    assert pipeline.analysed == models.calls == pytest.approx(analysed, abs=1)
+    assert pipeline.analysed + pipeline.strided == 60
