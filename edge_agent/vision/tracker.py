@@ -1,6 +1,8 @@
 """One read per vehicle pass: associate plate detections across frames and vote their text.
 
-Association is by box overlap with each track's constant-velocity prediction; when overlap alone is ambiguous
+Association is by box overlap with each track's constant-velocity prediction (or with its last box, for a car
+that has just stopped); a frame that repeats the last box exactly (a camera dropping its frame rate repeats
+frames) counts as a sighting but not as a speed measurement. When overlap alone is ambiguous
 (two plates close together) or absent (a fast car at a low frame rate), text similarity decides. A track ends
 when its plate has not been seen for `max_gap` seconds of stream time; it is then emitted once, with the text
 voted character by character over its frames, weighted by the reader's per-character confidence. A car that
@@ -88,6 +90,7 @@ class Track:
     def __init__(self, media_s: float, ts: float, obs: Observation) -> None:
         self.id = next(Track._ids)
         self.first_media = self.last_media = media_s
+        self.moved_media = media_s  # when the box last changed: a repeated frame is a sighting, not a measurement
         self.first_ts = self.last_ts = ts
         self.first_box = self.box = obs.box
         self.velocity = (0.0, 0.0)
@@ -102,17 +105,18 @@ class Track:
 
     def predict(self, media_s: float) -> Box:
         """Where the plate should be now, if it kept its speed."""
-        dt = min(media_s - self.last_media, 1.0)
+        dt = min(media_s - self.moved_media, 1.0)
         x, y, w, h = self.box
         return (x + self.velocity[0] * dt, y + self.velocity[1] * dt, w, h)
 
     def add(self, media_s: float, ts: float, obs: Observation) -> None:
         """Extend the track with an observation."""
-        dt = media_s - self.last_media
-        if dt > 0:
+        dt = media_s - self.moved_media
+        if dt > 0 and obs.box != self.box:
             vx = ((obs.box[0] + obs.box[2] / 2) - (self.box[0] + self.box[2] / 2)) / dt
             vy = ((obs.box[1] + obs.box[3] / 2) - (self.box[1] + self.box[3] / 2)) / dt
             self.velocity = (0.5 * self.velocity[0] + 0.5 * vx, 0.5 * self.velocity[1] + 0.5 * vy)
+            self.moved_media = media_s
         self.box = obs.box
         self.last_media, self.last_ts = media_s, ts
         self.hits += 1
@@ -232,7 +236,8 @@ class Tracker:
         for ti, track in enumerate(self.tracks):
             predicted = track.predict(media_s)
             for oi, obs in enumerate(observations):
-                overlap = iou(predicted, obs.box)
+                # Where the plate should be if it kept its speed, or where it was if it has just stopped.
+                overlap = max(iou(predicted, obs.box), iou(track.box, obs.box))
                 similar = text_similarity(track.text_hint, obs.text)
                 if overlap >= self.cfg.iou_match:
                     pairs.append((overlap + 0.2 * similar, ti, oi))

@@ -184,3 +184,30 @@ def test_pipeline_analyses_settled_plates_at_the_settled_interval(interval: floa
     # 3 frames to settle, then one frame in every three (0.3 s at 10 fps)
     assert pipeline.analysed == models.calls == pytest.approx(analysed, abs=1)
     assert pipeline.analysed + pipeline.strided == 60
+
+
+def test_repeated_frames_do_not_stall_the_motion_model() -> None:
+    # A camera whose frame rate drops repeats frames: the plate stands still on the copies, then jumps. Copies say
+    # nothing about speed, so the prediction keeps up and the pass stays one track, even while it is unread.
+    frames = []
+    for k in range(40):  # 15 fps, 300 px/s; from frame 10 the picture changes only every 5th frame
+        shown = k if k < 10 else 5 * (k // 5)
+        frames.append([obs(100 + 20 * shown, 300, "")])
+    tracker = Tracker(TrackerConfig())
+    seen: set[int] = set()
+    for i, observations in enumerate(frames):
+        tracker.update(i / FPS, 1000.0, observations)
+        seen |= {t.id for t in tracker.tracks}
+    assert len(seen) == 1
+
+
+def test_a_car_braking_hard_to_a_standstill_stays_one_pass() -> None:
+    # fast, then standing still on identical boxes for 3 s: the stale speed must not push the prediction away
+    moving = [[obs(100 + 60 * i, 300, "")] for i in range(8)]
+    stopped = [[obs(100 + 60 * 8, 300, "")] for _ in range(45)]
+    tracker = Tracker(TrackerConfig())
+    seen: set[int] = set()
+    for i, observations in enumerate(moving + stopped):
+        tracker.update(i / FPS, 1000.0, observations)
+        seen |= {t.id for t in tracker.tracks}
+    assert len(seen) == 1
