@@ -150,7 +150,9 @@ def cmd_bench_uplink(args: argparse.Namespace) -> int:
     """Benchmark the store-and-forward path against bare QoS 1 publishing."""
     from edge_agent.bench.uplink import run_uplink_bench
 
-    result = run_uplink_bench(args.reads, latency_reads=args.latency_reads, rate=args.rate)
+    result = run_uplink_bench(
+        args.reads, latency_reads=args.latency_reads, rate=args.rate, ingest_workers=args.ingest_workers
+    )
     if args.json:
         print(json.dumps(result))
     else:
@@ -324,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.add_argument("--reads", type=int, default=10000)
     p.add_argument("--latency-reads", type=int, default=200, help="reads sent at --rate for the latency figure")
     p.add_argument("--rate", type=float, default=20.0, help="reads per second for the latency figure")
+    p.add_argument(
+        "--ingest-workers", type=int, default=1, metavar="N", help="ingest processes on a shared subscription"
+    )
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_bench_uplink)
 

@@ -1,8 +1,9 @@
 """`edge-agent bench uplink`: the full durable, encrypted, receipted path against bare QoS 1, in one run.
 
 1. Seal N synthetic reads and commit them to a spool (`seal_per_s`, `spool_put_per_s`).
-2. Drain them through a local mosquitto (mTLS, the shipped template) into the reference ingest, with receipts
-   deleting from the spool (`reads_per_s`, commit of the first to the spool being empty).
+2. Drain them through a local mosquitto (mTLS, the shipped template) into the reference ingest (one process, or
+   `ingest_workers` processes on a shared subscription and one store), with receipts deleting from the spool
+   (`reads_per_s`, commit of the first to the spool being empty).
 3. Baseline: publish N payloads of the same size with plain paho QoS 1 to the same broker, no spool, no crypto
    (`baseline_per_s`); `ratio` = reads_per_s / baseline_per_s.
 4. Latency at a light load (20 reads/s): from spool commit to receipt-delete, p50 and p99.
@@ -144,8 +145,21 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
 
+def _cpu_per_read(before: dict[str, float], after: dict[str, float], reads: int) -> dict[str, float | None]:
+    """CPU ms per read of the device, the broker and the ingest workers together."""
+    spent = {k: after[k] - before[k] for k in after}
+    out = {k: spent[k] for k in ("device", "broker")}
+    out["ingest"] = sum(v for k, v in spent.items() if k.startswith("ingest-"))
+    return {k: round(v * 1000 / reads, 3) if reads else None for k, v in out.items()}
+
+
 def run_uplink_bench(
-    reads: int, latency_reads: int = 200, rate: float = 20.0, workdir: Path | None = None, timeout: float = 1800
+    reads: int,
+    latency_reads: int = 200,
+    rate: float = 20.0,
+    workdir: Path | None = None,
+    timeout: float = 1800,
+    ingest_workers: int = 1,
 ) -> dict[str, Any]:
     """Run the benchmark and return its figures (see module doc)."""
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as tmp:
@@ -154,7 +168,12 @@ def run_uplink_bench(
         city.broker.start()
         try:
             device = city.device_config(DEVICE)
-            ingest = IngestProcess(city, root / "ingest.yaml")
+            # Several workers share one subscription group and one store, as a city scales its ingest.
+            group = {"shared_group": "bench"} if ingest_workers > 1 else {}
+            workers = [
+                IngestProcess(city, root / f"ingest-{i}.yaml", client_id=f"ingest-{i}", **group)
+                for i in range(1, ingest_workers + 1)
+            ]
             sealer = sealer_for(device)
             spool = Spool(device.spool_path, max_bytes=device.spool.max_bytes, commit_interval=0)
             sealed_ids, seal_s, put_s, envelope_size = _seal_and_spool(sealer, spool, reads)
@@ -166,7 +185,8 @@ def run_uplink_bench(
                 deleted_at.update(dict.fromkeys(ids, now))
 
             uplink = Uplink(device.uplink, DEVICE, spool, verifier_for(device), on_deleted=on_deleted)
-            pids = {"device": None, "ingest": ingest.pid, "broker": city.broker.pid}
+            pids: dict[str, int | None] = {"device": None, "broker": city.broker.pid}
+            pids.update({f"ingest-{i}": w.pid for i, w in enumerate(workers, 1)})
             cpu_before = _cpu_snapshot(pids)
             uplink.start()
             drain_s = _drain(spool, timeout)
@@ -176,7 +196,10 @@ def run_uplink_bench(
             sealed_ids |= set(committed_at)
             latencies = [(deleted_at[r] - t) * 1000 for r, t in committed_at.items() if r in deleted_at]
             uplink.stop()
-            ingest_counters = ingest.stop()
+            ingest_counters: dict[str, int] = {}
+            for worker in workers:
+                for key, value in worker.stop().items():
+                    ingest_counters[key] = ingest_counters.get(key, 0) + value
             spool_left = len(spool)
             spool.close()
             baseline = _baseline(city, reads, envelope_size, device.uplink.window, timeout)
@@ -201,9 +224,8 @@ def run_uplink_bench(
             "latency_rate_per_s": rate,
             "seal_per_s": round(reads / seal_s, 1) if seal_s else None,
             "spool_put_per_s": round(reads / put_s, 1) if put_s else None,
-            "cpu_ms_per_read": {
-                k: round((cpu_after[k] - cpu_before[k]) * 1000 / reads, 3) if reads else None for k in cpu_after
-            },
+            "cpu_ms_per_read": _cpu_per_read(cpu_before, cpu_after, reads),
+            "ingest_workers": ingest_workers,
             "envelope_bytes": envelope_size,
             "window": device.uplink.window,
             "cpus": os.cpu_count(),
