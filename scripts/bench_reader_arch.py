@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,21 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import reader_model
 
-from edge_agent.vision.runtime import TFLiteModel
-
-
-def p50_ms(path: Path, runs: int = 200) -> tuple[float, float]:
-    """p50 and p99 latency in ms of one inference at 1 thread, after warm-up."""
-    model = TFLiteModel(path, num_threads=1)
-    x = np.zeros(model.input.shape, dtype=model.input.dtype)
-    for _ in range(20):
-        model.run(x)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        model.run(x)
-        times.append((time.perf_counter() - t0) * 1000)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+from edge_agent.bench.vision import model_latency_ms
 
 
 def main() -> None:
@@ -56,8 +41,8 @@ def main() -> None:
             f = Path(tmp) / "f.tflite"
             q.write_bytes(reader_model.export_tflite(model, Path(tmp) / "a", rep))
             f.write_bytes(reader_model.export_tflite(model, Path(tmp) / "b", None))
-            qi = p50_ms(q)
-            fl = p50_ms(f)
+            qi = model_latency_ms(q)
+            fl = model_latency_ms(f)
             print(
                 f"{arch}: {h}x{w} {reader_model.count_macs(model) / 1e6:.2f} MMAC "
                 f"params {model.count_params()} "

@@ -28,6 +28,7 @@ from edge_agent.vision.detector import PlateDetector
 from edge_agent.vision.masks import Masker
 from edge_agent.vision.pipeline import STAGES, VisionPipeline, crop_plate
 from edge_agent.vision.reader import PlateReader
+from edge_agent.vision.runtime import TFLiteModel
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_VIDEO = REPO / "tests" / "fixtures" / "video" / "bench_1080p.mp4"
@@ -55,6 +56,20 @@ def _timed(fn: Any, inputs: list[np.ndarray], repeats: int) -> list[float]:
         fn(item)
         out.append((time.perf_counter() - t0) * 1000)
     return out
+
+
+def model_latency_ms(path: Path, runs: int = 200, warmup: int = 20) -> tuple[float, float]:
+    """p50 and p99 in ms of one inference of a bare .tflite model at 1 thread on zeros, after `warmup` calls."""
+    model = TFLiteModel(path, num_threads=1)
+    x = np.zeros(model.input.shape, dtype=model.input.dtype)
+    for _ in range(warmup):
+        model.run(x)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        model.run(x)
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
 def _frames(video: Path, n: int) -> list[np.ndarray]:
