@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edge_agent.crypto.envelope import Sealer, sealer_for, verifier_for
+from edge_agent.crypto.verify import DEFAULT_BACKEND
 from edge_agent.localcity import IngestProcess, LocalCity
 from edge_agent.mqtt import new_client, tls_context
 from edge_agent.reads import PlateRead, new_read_id
@@ -226,6 +227,7 @@ def run_uplink_bench(
             "spool_put_per_s": round(reads / put_s, 1) if put_s else None,
             "cpu_ms_per_read": _cpu_per_read(cpu_before, cpu_after, reads),
             "ingest_workers": ingest_workers,
+            "verify_backend": DEFAULT_BACKEND,
             "envelope_bytes": envelope_size,
             "window": device.uplink.window,
             "cpus": os.cpu_count(),

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -28,6 +28,7 @@ from edge_agent.crypto.keys import (
     load_signing_key,
     load_verify_key,
 )
+from edge_agent.crypto.verify import Backend, Ed25519Verifier, VerifierCache
 from edge_agent.errors import (
     CryptoError,
     KeyFileError,
@@ -190,9 +191,15 @@ DeviceKeys = Callable[[str], Sequence[Ed25519PublicKey]]
 class Opener:
     """City side: verify the device's signature, then decrypt with the key the header names."""
 
-    def __init__(self, recipient_keys: Iterable[X25519PrivateKey], device_keys: DeviceKeys) -> None:
-        self._recipients = {key_id(k): k for k in recipient_keys}
+    def __init__(
+        self,
+        recipient_keys: Iterable[X25519PrivateKey],
+        device_keys: DeviceKeys,
+        verify_backend: Backend | None = None,
+    ) -> None:
+        self._recipients = {key_id(k): (k, {s: s.hpke() for s in Suite}) for k in recipient_keys}
         self._device_keys = device_keys
+        self._verifiers = VerifierCache(verify_backend)
 
     def verify(self, data: bytes, expected_device: str | None = None) -> ParsedEnvelope:
         """Parse and check the signature; raises on an unknown device or key, or a bad signature."""
@@ -203,23 +210,22 @@ class Opener:
         enrolled = self._device_keys(device)
         if not enrolled:
             raise UnknownDeviceError(f"device {device} is not enrolled")
-        candidates = [k for k in enrolled if key_id(k) == env.header.signer_key_id]
-        if not candidates:
+        signer = next((v for v in map(self._verifiers.get, enrolled) if v.key_id == env.header.signer_key_id), None)
+        if signer is None:
             raise UnknownKeyError(f"no enrolled signing key {env.header.signer_key_id.hex()} for device {device}")
-        try:
-            candidates[0].verify(env.signature, ENVELOPE_CONTEXT + env.signed)
-        except InvalidSignature:
-            raise SignatureError(f"envelope signature of device {device} does not verify") from None
+        if not signer.verify(env.signature, ENVELOPE_CONTEXT + env.signed):
+            raise SignatureError(f"envelope signature of device {device} does not verify")
         return env
 
     def open(self, data: bytes, expected_device: str | None = None) -> tuple[EnvelopeHeader, PlateRead]:
         """Verify, decrypt and parse one envelope."""
         env = self.verify(data, expected_device)
-        recipient = self._recipients.get(env.header.recipient_key_id)
-        if recipient is None:
+        found = self._recipients.get(env.header.recipient_key_id)
+        if found is None:
             raise UnknownKeyError(f"envelope sealed to unknown city key {env.header.recipient_key_id.hex()}")
+        recipient, suites = found
         try:
-            plaintext = env.header.suite.hpke().decrypt(
+            plaintext = suites[env.header.suite].decrypt(
                 env.ciphertext, recipient, info=ENVELOPE_CONTEXT + env.header_bytes
             )
         except (InvalidTag, ValueError):
@@ -265,7 +271,7 @@ class ReceiptVerifier:
 
     def __init__(self, device_id: str, trusted: Iterable[Ed25519PublicKey]) -> None:
         self.device_id = device_id
-        self._trusted = {key_id(k): k for k in trusted}
+        self._trusted = {v.key_id: v for v in map(Ed25519Verifier, trusted)}
 
     def verify(self, data: bytes) -> Receipt:
         """Parse and verify a receipt; raises MalformedError, UnknownKeyError or SignatureError."""
@@ -285,10 +291,8 @@ class ReceiptVerifier:
         if key is None:
             raise UnknownKeyError(f"receipt signed by untrusted key {skid.hex()}")
         body, signature = data[:-SIGNATURE_LEN], data[-SIGNATURE_LEN:]
-        try:
-            key.verify(signature, RECEIPT_CONTEXT + body)
-        except InvalidSignature:
-            raise SignatureError("receipt signature does not verify") from None
+        if not key.verify(signature, RECEIPT_CONTEXT + body):
+            raise SignatureError("receipt signature does not verify")
         if device != self.device_id:
             raise SignatureError(f"receipt is for device {device}, not {self.device_id}")
         ids = tuple(data[off + i * READ_ID_LEN : off + (i + 1) * READ_ID_LEN] for i in range(count))

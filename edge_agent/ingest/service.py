@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 from edge_agent.config import IngestConfig
 from edge_agent.crypto.envelope import Opener, sign_receipt
 from edge_agent.crypto.keys import load_recipient_private, load_signing_key
+from edge_agent.crypto.verify import DEFAULT_BACKEND
 from edge_agent.errors import (
     CryptoError,
     EdgeAgentError,
@@ -132,7 +133,12 @@ class IngestService:
             logger.error("broker refused the ingest connection: %s", rc)
             return
         client.subscribe([(self.reads_filter, 1), (self.status_filter, 1)])
-        logger.info("ingest %s connected; subscribed to %s", self.client_id, self.reads_filter)
+        logger.info(
+            "ingest %s connected; subscribed to %s; device signatures checked with %s",
+            self.client_id,
+            self.reads_filter,
+            DEFAULT_BACKEND,
+        )
         self.connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
