@@ -273,6 +273,8 @@ class Uplink:
                     to_delete.append(rid)
                 else:
                     sent_ok.append(rid)
+                    # Re-inserted at the end, so `_awaiting` stays in order of time and expiry stops early.
+                    self._awaiting.pop(rid, None)
                     self._awaiting[rid] = time.monotonic()
             elif kind == "message":
                 to_delete += self._apply_receipt(value)
@@ -312,7 +314,11 @@ class Uplink:
         if self.cfg.ack != "receipt" or not self._awaiting:
             return
         cutoff = time.monotonic() - self.cfg.resend_after
-        overdue = [rid for rid, at in self._awaiting.items() if at < cutoff]
+        overdue: list[bytes] = []
+        for rid, at in self._awaiting.items():  # oldest first: stop at the first read still within its time
+            if at >= cutoff:
+                break
+            overdue.append(rid)
         for rid in overdue:
             del self._awaiting[rid]
         if overdue:
