@@ -7,6 +7,10 @@ leaves either the broker or the device holding the read, and the resend is store
 Anything that does not verify (unknown device, bad signature, unknown key id, malformed bytes, a device writing
 another device's read) is counted, logged without its content, acknowledged to the broker (so it is not
 redelivered forever) and never receipted.
+
+Two threads share the work so that the CPU-bound and the I/O-bound halves overlap: the opener verifies and
+decrypts a batch while the committer waits for the previous batch's durable commit, then sends its receipts and
+acknowledgements. Batches are committed in the order they were opened.
 """
 
 from __future__ import annotations
@@ -51,6 +55,15 @@ class _Incoming:
     qos: int
 
 
+@dataclass
+class _Opened:
+    """A batch after verification: what to store, the status messages in it, and every message to acknowledge."""
+
+    good: list[StoredRead]
+    statuses: list[tuple[str, bytes, float]]
+    batch: list[_Incoming]
+
+
 class IngestService:
     """One ingest worker; several may share a subscription group and a PostgreSQL store."""
 
@@ -71,7 +84,9 @@ class IngestService:
         self.connected = threading.Event()
         self.counters: collections.Counter[str] = collections.Counter()
         self._client: mqtt.Client | None = None
-        self._worker: threading.Thread | None = None
+        # At most two opened batches wait for the committer: enough to overlap, little to redo after a crash.
+        self._opened: queue.Queue[_Opened | None] = queue.Queue(maxsize=2)
+        self._threads: list[threading.Thread] = []
         prefix = cfg.topic_prefix
         reads = f"{prefix}/v1/+/reads"
         self.reads_filter = f"$share/{cfg.shared_group}/{reads}" if cfg.shared_group else reads
@@ -109,14 +124,18 @@ class IngestService:
         except OSError as exc:
             raise IngestError(f"cannot reach broker {self.cfg.broker.host}:{self.cfg.broker.port}: {exc}") from None
         client.loop_start()
-        self._worker = threading.Thread(target=self._work, name="ingest-store", daemon=True)
-        self._worker.start()
+        self._threads = [
+            threading.Thread(target=self._open_loop, name="ingest-open", daemon=True),
+            threading.Thread(target=self._commit_loop, name="ingest-commit", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         """Finish the batch in hand, disconnect, close the store."""
         self._stop.set()
-        if self._worker is not None:
-            self._worker.join(10)
+        for thread in self._threads:
+            thread.join(10)
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -152,22 +171,50 @@ class IngestService:
 
     # --- worker ----------------------------------------------------------------------------------------------
 
-    def _work(self) -> None:
-        pending: list[_Incoming] = []
-        while not self._stop.is_set() or pending:
-            if not pending:
-                pending = self._collect()
-                if not pending:
-                    continue
+    def _open_loop(self) -> None:
+        while not self._stop.is_set():
+            batch = self._collect()
+            if batch:
+                self._hand_over(self._open(batch))
+        # Nothing more comes. On a graceful stop the committer still commits what was opened; anything it cannot
+        # is neither receipted nor acknowledged, so the broker or the devices send it again.
+        self._hand_over(None)
+
+    def _hand_over(self, opened: _Opened | None) -> None:
+        """Queue for the committer; while it is behind (a slow or failing store) wait, which stops the reading."""
+        give_up_at: float | None = None
+        while True:
             try:
-                self._process(pending)
-                pending = []
-            except IngestError as exc:
-                # Nothing was acknowledged or receipted: the same batch is tried again, broker and devices wait.
-                self.counters["store_failures"] += 1
-                logger.error("%s; retrying in 2 s", exc)
-                if self._stop.wait(2.0):
+                self._opened.put(opened, timeout=0.2)
+                return
+            except queue.Full:
+                if not self._threads[1].is_alive():
                     return
+                if self._stop.is_set():
+                    give_up_at = give_up_at or time.monotonic() + 10.0
+                    if time.monotonic() > give_up_at:
+                        return
+
+    def _commit_loop(self) -> None:
+        while True:
+            try:
+                opened = self._opened.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set() and not self._threads[0].is_alive():
+                    return
+                continue
+            if opened is None:
+                return
+            while True:
+                try:
+                    self._commit(opened)
+                    break
+                except IngestError as exc:
+                    # Nothing was acknowledged or receipted: the same batch is tried again, broker and devices wait.
+                    self.counters["store_failures"] += 1
+                    logger.error("%s; retrying in 2 s", exc)
+                    if self._stop.wait(2.0):
+                        return
 
     def _collect(self) -> list[_Incoming]:
         try:
@@ -184,9 +231,10 @@ class IngestService:
                 break
         return batch
 
-    def _process(self, batch: list[_Incoming]) -> None:
+    def _open(self, batch: list[_Incoming]) -> _Opened:
+        """Verify and decrypt a batch; rejects are counted here, everything is acknowledged after the commit."""
         now = time.time()
-        good: list[StoredRead] = []
+        opened = _Opened([], [], batch)
         for item in batch:
             parts = item.topic.split("/")
             if len(parts) < 4 or parts[-3] != "v1":
@@ -194,21 +242,29 @@ class IngestService:
                 continue
             device_id, kind = parts[-2], parts[-1]
             if kind == "status":
-                self._record_status(device_id, item.payload, now)
+                opened.statuses.append((device_id, item.payload, now))
                 continue
             try:
                 header, read = self.opener.open(item.payload, expected_device=device_id)
             except (MalformedError, SignatureError, UnknownKeyError, CryptoError) as exc:
                 self._reject(_reason(exc), item.topic, str(exc))
                 continue
-            good.append(StoredRead(header, read, now))
+            opened.good.append(StoredRead(header, read, now))
+        return opened
+
+    def _commit(self, opened: _Opened) -> None:
+        """Store durably, then receipt, then acknowledge to the broker; raises IngestError before any of it."""
+        for device_id, payload, at in opened.statuses:
+            self._record_status(device_id, payload, at)
+        opened.statuses = []  # recorded: a retry of the reads does not record them twice
+        good = opened.good
         inserted = self.store.add(good)
         self.counters["received"] += len(good)
         self.counters["stored"] += inserted
         self.counters["duplicates"] += len(good) - inserted
         self._send_receipts((s.read.device_id, s.read.read_id) for s in good)
         if self._client is not None:
-            for item in batch:
+            for item in opened.batch:
                 self._client.ack(item.mid, item.qos)
 
     def _send_receipts(self, ids: Iterable[tuple[str, bytes]]) -> None:

@@ -92,9 +92,12 @@ class Store(Protocol):
         """Release the connection."""
 
 
+# A rowid table: rows are appended in arrival order and only the small read_id index takes random inserts. Keyed
+# by the random read id itself (WITHOUT ROWID), every insert rewrote a random page of whole rows: at 100,000 reads a
+# commit of 256 took ~1.5x as long, and the ingest waits for each commit before its receipts.
 _SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS reads (
-    read_id BLOB PRIMARY KEY,
+    read_id BLOB NOT NULL UNIQUE,
     device_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     camera TEXT NOT NULL,
@@ -111,7 +114,7 @@ CREATE TABLE IF NOT EXISTS reads (
     recipient_key_id BLOB NOT NULL,
     signer_key_id BLOB NOT NULL,
     received_at REAL NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS reads_device_seq ON reads (device_id, seq);
 CREATE INDEX IF NOT EXISTS reads_plate ON reads (plate);
 CREATE TABLE IF NOT EXISTS device_status (

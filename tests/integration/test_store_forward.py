@@ -12,6 +12,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge_agent.config import Config
 from edge_agent.crypto.envelope import Sealer, sealer_for, sign_receipt, verifier_for
 from edge_agent.crypto.keys import load_signing_key
+from edge_agent.errors import IngestError
 from edge_agent.ingest.service import IngestService
+from edge_agent.ingest.store import SqliteStore, StoredRead
 from edge_agent.localcity import LocalCity
 from edge_agent.reads import PlateRead, new_read_id
 from edge_agent.spool import Spool
@@ -157,6 +160,41 @@ def test_idle_uplink_requeues_reads_nothing_tracks(city: LocalCity, tmp_path: Pa
         assert list(up._retry) == ids and up.counters["reconciled"] == 5
     finally:
         device.close()
+
+
+class _FailingStore(SqliteStore):
+    """The real store, failing its first `failures` commits as a full disk would."""
+
+    def __init__(self, path: Path, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    def add(self, items: Sequence[StoredRead]) -> int:
+        if self.failures > 0 and items:
+            self.failures -= 1
+            raise IngestError("storing reads failed (database or disk is full): is the disk full?")
+        return super().add(items)
+
+
+def test_failing_store_receipts_nothing_until_it_recovers(city: LocalCity, tmp_path: Path) -> None:
+    cfg = city.ingest_config(store_path=tmp_path / "reads.db").ingest
+    assert cfg is not None
+    ingest = IngestService(cfg, store=_FailingStore(tmp_path / "reads.db", failures=2))
+    ingest.start()
+    assert ingest.wait_connected(15)
+    device = Device(city)
+    try:
+        ids = device.add(300)
+        device.uplink.start()
+        assert wait_for(lambda: ingest.counters["store_failures"] >= 1, 30)
+        assert len(device.spool) == 300 and ingest.counters["receipts"] == 0  # nothing receipted, nothing deleted
+        assert wait_for(lambda: len(device.spool) == 0, 90), device.spool.stats()
+        stored, rows = stored_ids(tmp_path / "reads.db")
+        assert set(stored) == set(ids) and rows == 300
+        assert ingest.counters["store_failures"] == 2
+    finally:
+        device.close()
+        ingest.stop()
 
 
 def test_device_process_sigkilled_at_20_random_moments(city: LocalCity, tmp_path: Path) -> None:
