@@ -60,7 +60,7 @@ class _Opened:
     """A batch after verification: what to store, the status messages in it, and every message to acknowledge."""
 
     good: list[StoredRead]
-    statuses: list[tuple[str, bytes, float]]
+    statuses: list[tuple[str, str, str, float]]  # device id, state, payload, received at
     batch: list[_Incoming]
 
 
@@ -87,6 +87,7 @@ class IngestService:
         # At most two opened batches wait for the committer: enough to overlap, little to redo after a crash.
         self._opened: queue.Queue[_Opened | None] = queue.Queue(maxsize=2)
         self._threads: list[threading.Thread] = []
+        self._stopping_since = 0.0
         prefix = cfg.topic_prefix
         reads = f"{prefix}/v1/+/reads"
         self.reads_filter = f"$share/{cfg.shared_group}/{reads}" if cfg.shared_group else reads
@@ -133,9 +134,17 @@ class IngestService:
 
     def stop(self) -> None:
         """Finish the batch in hand, disconnect, close the store."""
+        self._stopping_since = time.monotonic()
         self._stop.set()
         for thread in self._threads:
             thread.join(10)
+        if any(t.is_alive() for t in self._threads):
+            # The store is hanging (a database that does not answer): leave it to the process exit.
+            logger.warning("ingest store did not finish within 10 s of stopping; not closing it")
+            if self._client is not None:
+                self._client.disconnect()
+                self._client.loop_stop()
+            return
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
@@ -174,33 +183,45 @@ class IngestService:
     def _open_loop(self) -> None:
         while not self._stop.is_set():
             batch = self._collect()
-            if batch:
-                self._hand_over(self._open(batch))
+            if not batch:
+                continue
+            try:
+                opened = self._open(batch)
+            except Exception as exc:
+                # A bug must not stop the service. Nothing of the batch is acknowledged: it is sent again.
+                logger.error(
+                    "opening a batch failed (%s: %s); not acknowledged, devices resend it", type(exc).__name__, exc
+                )
+                self.counters["open_failures"] += 1
+                continue
+            if not self._hand_over(opened):
+                break
         # Nothing more comes. On a graceful stop the committer still commits what was opened; anything it cannot
         # is neither receipted nor acknowledged, so the broker or the devices send it again.
         self._hand_over(None)
 
-    def _hand_over(self, opened: _Opened | None) -> None:
-        """Queue for the committer; while it is behind (a slow or failing store) wait, which stops the reading."""
-        give_up_at: float | None = None
+    def _hand_over(self, opened: _Opened | None) -> bool:
+        """Queue for the committer; while it is behind (a slow or failing store) wait, which stops the reading.
+
+        Returns False when the committer is gone, or the service is stopping and the committer did not take the
+        batch within a few seconds.
+        """
         while True:
             try:
                 self._opened.put(opened, timeout=0.2)
-                return
+                return True
             except queue.Full:
                 if not self._threads[1].is_alive():
-                    return
-                if self._stop.is_set():
-                    give_up_at = give_up_at or time.monotonic() + 10.0
-                    if time.monotonic() > give_up_at:
-                        return
+                    return False
+                if self._stop.is_set() and time.monotonic() > self._stopping_since + 5.0:
+                    return False
 
     def _commit_loop(self) -> None:
         while True:
             try:
                 opened = self._opened.get(timeout=0.2)
             except queue.Empty:
-                if self._stop.is_set() and not self._threads[0].is_alive():
+                if self._stop.is_set() and not self._threads[0].is_alive() and self._opened.empty():
                     return
                 continue
             if opened is None:
@@ -209,10 +230,16 @@ class IngestService:
                 try:
                     self._commit(opened)
                     break
-                except IngestError as exc:
-                    # Nothing was acknowledged or receipted: the same batch is tried again, broker and devices wait.
+                except Exception as exc:
+                    # Whatever the store raised, nothing was acknowledged or receipted: the same batch is tried
+                    # again while the broker and the devices wait.
                     self.counters["store_failures"] += 1
-                    logger.error("%s; retrying in 2 s", exc)
+                    detail = (
+                        str(exc)
+                        if isinstance(exc, IngestError)
+                        else f"storing reads failed ({type(exc).__name__}: {exc})"
+                    )
+                    logger.error("%s; retrying in 2 s", detail)
                     if self._stop.wait(2.0):
                         return
 
@@ -242,7 +269,9 @@ class IngestService:
                 continue
             device_id, kind = parts[-2], parts[-1]
             if kind == "status":
-                opened.statuses.append((device_id, item.payload, now))
+                status = self._parse_status(device_id, item.payload, now)
+                if status is not None:
+                    opened.statuses.append(status)
                 continue
             try:
                 header, read = self.opener.open(item.payload, expected_device=device_id)
@@ -254,9 +283,10 @@ class IngestService:
 
     def _commit(self, opened: _Opened) -> None:
         """Store durably, then receipt, then acknowledge to the broker; raises IngestError before any of it."""
-        for device_id, payload, at in opened.statuses:
-            self._record_status(device_id, payload, at)
-        opened.statuses = []  # recorded: a retry of the reads does not record them twice
+        while opened.statuses:  # each one recorded once, even when a later step fails and the batch is retried
+            self.store.record_status(*opened.statuses[0])
+            opened.statuses.pop(0)
+            self.counters["status"] += 1
         good = opened.good
         inserted = self.store.add(good)
         self.counters["received"] += len(good)
@@ -280,14 +310,13 @@ class IngestService:
                 self._client.publish(f"{self.cfg.topic_prefix}/v1/{device_id}/receipts", payload, qos=1)
                 self.counters["receipts"] += 1
 
-    def _record_status(self, device_id: str, payload: bytes, now: float) -> None:
+    def _parse_status(self, device_id: str, payload: bytes, now: float) -> tuple[str, str, str, float] | None:
         try:
             state = str(json.loads(payload).get("state", "unknown")) if payload else "cleared"
         except (ValueError, AttributeError):
             self._reject("malformed", device_id, "status is not JSON")
-            return
-        self.store.record_status(device_id, state, payload.decode("utf-8", "replace"), now)
-        self.counters["status"] += 1
+            return None
+        return (device_id, state, payload.decode("utf-8", "replace"), now)
 
     def _reject(self, reason: str, where: str, detail: str) -> None:
         self.counters[f"rejected_{reason}"] += 1

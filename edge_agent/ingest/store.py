@@ -154,19 +154,23 @@ class SqliteStore:
                 self._db.executemany(self._insert, [i.row() for i in items])
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may already have rolled back (full disk, I/O error)
+                    self._db.execute("ROLLBACK")
                 raise IngestError(f"storing reads failed ({exc}): is the disk full?") from None
             return self._db.total_changes - before
 
     def record_status(self, device_id: str, state: str, payload: str, at: float) -> None:
         """Upsert the latest status of a device."""
         with self._lock:
-            self._db.execute(
-                "INSERT INTO device_status (device_id, state, payload, updated_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(device_id) DO UPDATE SET state = excluded.state, payload = excluded.payload, "
-                "updated_at = excluded.updated_at",
-                (device_id, state, payload, at),
-            )
+            try:
+                self._db.execute(
+                    "INSERT INTO device_status (device_id, state, payload, updated_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(device_id) DO UPDATE SET state = excluded.state, payload = excluded.payload, "
+                    "updated_at = excluded.updated_at",
+                    (device_id, state, payload, at),
+                )
+            except sqlite3.Error as exc:
+                raise IngestError(f"storing a device status failed ({exc}): is the disk full?") from None
 
     def count(self) -> int:
         """Number of stored reads."""

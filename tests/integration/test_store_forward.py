@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import time
@@ -163,23 +164,25 @@ def test_idle_uplink_requeues_reads_nothing_tracks(city: LocalCity, tmp_path: Pa
 
 
 class _FailingStore(SqliteStore):
-    """The real store, failing its first `failures` commits as a full disk would."""
+    """The real store, failing its first commits as a full disk would: once as the store reports it, once raw."""
 
-    def __init__(self, path: Path, failures: int) -> None:
+    def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self.failures = failures
+        self.failures: list[Exception] = [
+            IngestError("storing reads failed (database or disk is full): is the disk full?"),
+            sqlite3.OperationalError("database or disk is full"),
+        ]
 
     def add(self, items: Sequence[StoredRead]) -> int:
-        if self.failures > 0 and items:
-            self.failures -= 1
-            raise IngestError("storing reads failed (database or disk is full): is the disk full?")
+        if self.failures and items:
+            raise self.failures.pop(0)
         return super().add(items)
 
 
 def test_failing_store_receipts_nothing_until_it_recovers(city: LocalCity, tmp_path: Path) -> None:
     cfg = city.ingest_config(store_path=tmp_path / "reads.db").ingest
     assert cfg is not None
-    ingest = IngestService(cfg, store=_FailingStore(tmp_path / "reads.db", failures=2))
+    ingest = IngestService(cfg, store=_FailingStore(tmp_path / "reads.db"))
     ingest.start()
     assert ingest.wait_connected(15)
     device = Device(city)
