@@ -86,7 +86,8 @@ class IngestService:
         self._client: mqtt.Client | None = None
         # At most two opened batches wait for the committer: enough to overlap, little to redo after a crash.
         self._opened: queue.Queue[_Opened | None] = queue.Queue(maxsize=2)
-        self._threads: list[threading.Thread] = []
+        self._opener = threading.Thread(target=self._open_loop, name="ingest-open", daemon=True)
+        self._committer = threading.Thread(target=self._commit_loop, name="ingest-commit", daemon=True)
         self._stopping_since = 0.0
         prefix = cfg.topic_prefix
         reads = f"{prefix}/v1/+/reads"
@@ -125,29 +126,23 @@ class IngestService:
         except OSError as exc:
             raise IngestError(f"cannot reach broker {self.cfg.broker.host}:{self.cfg.broker.port}: {exc}") from None
         client.loop_start()
-        self._threads = [
-            threading.Thread(target=self._open_loop, name="ingest-open", daemon=True),
-            threading.Thread(target=self._commit_loop, name="ingest-commit", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._opener.start()
+        self._committer.start()
 
     def stop(self) -> None:
         """Finish the batch in hand, disconnect, close the store."""
         self._stopping_since = time.monotonic()
         self._stop.set()
-        for thread in self._threads:
-            thread.join(10)
-        if any(t.is_alive() for t in self._threads):
-            # The store is hanging (a database that does not answer): leave it to the process exit.
-            logger.warning("ingest store did not finish within 10 s of stopping; not closing it")
-            if self._client is not None:
-                self._client.disconnect()
-                self._client.loop_stop()
-            return
+        for thread in (self._opener, self._committer):
+            if thread.is_alive():
+                thread.join(10)
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
+        if self._opener.is_alive() or self._committer.is_alive():
+            # The store is hanging (a database that does not answer): leave it to the process exit.
+            logger.warning("ingest store did not finish within 10 s of stopping; not closing it")
+            return
         self.store.close()
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
@@ -211,7 +206,7 @@ class IngestService:
                 self._opened.put(opened, timeout=0.2)
                 return True
             except queue.Full:
-                if not self._threads[1].is_alive():
+                if not self._committer.is_alive():
                     return False
                 if self._stop.is_set() and time.monotonic() > self._stopping_since + 5.0:
                     return False
@@ -221,7 +216,7 @@ class IngestService:
             try:
                 opened = self._opened.get(timeout=0.2)
             except queue.Empty:
-                if self._stop.is_set() and not self._threads[0].is_alive() and self._opened.empty():
+                if self._stop.is_set() and not self._opener.is_alive() and self._opened.empty():
                     return
                 continue
             if opened is None:
@@ -282,7 +277,7 @@ class IngestService:
         return opened
 
     def _commit(self, opened: _Opened) -> None:
-        """Store durably, then receipt, then acknowledge to the broker; raises IngestError before any of it."""
+        """Store durably, then receipt, then acknowledge to the broker; a store error raises before any of it."""
         while opened.statuses:  # each one recorded once, even when a later step fails and the batch is retried
             self.store.record_status(*opened.statuses[0])
             opened.statuses.pop(0)
