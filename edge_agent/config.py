@@ -360,7 +360,13 @@ class UplinkConfig(BrokerConfig):
     ack: Literal["receipt", "puback"] = Field(
         "receipt", description="Delete a read on a verified receipt (default) or on a successful PUBACK."
     )
-    window: int = Field(64, ge=1, le=1024, description="Reads published and awaiting their PUBACK at most.")
+    window: int = Field(64, ge=1, le=1024, description="PUBLISHes sent and awaiting their PUBACK at most.")
+    bundle: int = Field(
+        32,
+        ge=1,
+        le=256,
+        description="Reads packed into one PUBLISH at most while a backlog drains (1: one envelope per message).",
+    )
     receipt_window: int = Field(
         2048, ge=1, le=100000, description="Reads sent and awaiting their receipt at most (bounds resend storms)."
     )

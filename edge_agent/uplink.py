@@ -5,6 +5,10 @@ ignores PUBACK reason codes, and its in-flight limit is not honoured when it rep
 every connection gets a fresh paho client with an empty queue, we never hand it more than `window` unacknowledged
 PUBLISHes, and what was in flight when a connection dropped is resent by us, with the same read id.
 
+While a backlog drains, up to `bundle` envelopes travel in one PUBLISH (protocol section 3.5), which divides the
+per-message cost of MQTT, TLS and the broker among them; a PUBLISH and its PUBACK then stand for all of its reads.
+A read that is the only one waiting goes alone, so bundling never delays a read.
+
 `ack: receipt` (default): a PUBACK only means the broker has the read; the read is deleted when the ingest's
 signed receipt names it. Receipts wait in the broker for us (clean_start=False plus a session expiry).
 `ack: puback`: a PUBACK whose reason code is a success (< 0x80, checked here) deletes the read.
@@ -29,7 +33,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.config import UplinkConfig
-from edge_agent.crypto.envelope import ReceiptVerifier
+from edge_agent.crypto.envelope import (
+    BUNDLE_HEADER,
+    BUNDLE_MEMBER_PREFIX,
+    MAX_BUNDLE_BYTES,
+    ReceiptVerifier,
+    pack_bundle,
+)
 from edge_agent.errors import CryptoError, EdgeAgentError
 from edge_agent.mqtt import describe_connect_failure, new_client, reason_failed, tls_context
 from edge_agent.spool import Spool
@@ -90,7 +100,7 @@ class Uplink:
         # pump state: touched by the uplink thread only
         self._cursor = 0
         self._retry: collections.deque[bytes] = collections.deque()
-        self._inflight: dict[int, bytes] = {}
+        self._inflight: dict[int, list[bytes]] = {}  # PUBLISH mid -> the read ids it carries
         self._awaiting: dict[bytes, float] = {}
         self._hold_until: dict[bytes, float] = {}
         self._published: set[bytes] = set()  # read ids sent by this process and not yet deleted
@@ -126,7 +136,16 @@ class Uplink:
     @property
     def in_flight(self) -> int:
         """Reads published and not yet acknowledged (PUBACK or receipt)."""
-        return len(self._inflight) + len(self._awaiting)
+        return self._inflight_reads() + len(self._awaiting)
+
+    def _inflight_reads(self) -> int:
+        return sum(map(len, self._inflight.values()))
+
+    def _take_inflight(self) -> list[bytes]:
+        """Forget every PUBLISH in flight (the connection is gone); their reads, in the order they were sent."""
+        lost = [rid for rids in self._inflight.values() for rid in rids]
+        self._inflight.clear()
+        return lost
 
     def request_status(self) -> None:
         """Ask the uplink thread to publish a status message now."""
@@ -216,9 +235,7 @@ class Uplink:
         if self.cfg.ack == "receipt":
             client.subscribe(self.topics.receipts, qos=1)
         # What was published on the last connection but not acknowledged is sent again, same read ids.
-        lost = list(self._inflight.values())
-        self._inflight.clear()
-        self._retry.extend(lost)
+        self._retry.extend(self._take_inflight())
         self._publish_status(client, "online")
 
     def _close(self, client: mqtt.Client) -> None:
@@ -261,27 +278,14 @@ class Uplink:
             kind, value = self._events.popleft()
             if kind == "puback":
                 mid, rc = value
-                rid = self._inflight.pop(mid, None)
-                if rid is None:
-                    continue
-                if reason_failed(rc):
-                    self.counters["puback_failures"] += 1
-                    logger.warning("broker refused a read (PUBACK %s): kept, retried later", _rc_name(rc))
-                    self._hold_until[rid] = time.monotonic() + self.cfg.resend_after
-                    self._retry.append(rid)
-                elif self.cfg.ack == "puback":
-                    to_delete.append(rid)
-                else:
-                    sent_ok.append(rid)
-                    # Re-inserted at the end, so `_awaiting` stays in order of time and expiry stops early.
-                    self._awaiting.pop(rid, None)
-                    self._awaiting[rid] = time.monotonic()
+                rids = self._inflight.pop(mid, None)
+                if rids is not None:
+                    self._apply_puback(rids, rc, sent_ok, to_delete)
             elif kind == "message":
                 to_delete += self._apply_receipt(value)
             elif kind == "disconnect":
                 logger.warning("uplink: connection lost (%s)", _rc_name(value))
-                self._retry.extend(self._inflight.values())
-                self._inflight.clear()
+                self._retry.extend(self._take_inflight())
                 return False
         if sent_ok:
             self.spool.mark_sent(sent_ok)
@@ -291,6 +295,25 @@ class Uplink:
             if self._on_deleted is not None:
                 self._on_deleted(to_delete)
         return client.is_connected()
+
+    def _apply_puback(self, rids: list[bytes], rc: object, sent_ok: list[bytes], to_delete: list[bytes]) -> None:
+        """One PUBLISH acknowledged: its reads now await a receipt, are deleted (`ack: puback`) or are retried."""
+        if reason_failed(rc):
+            self.counters["puback_failures"] += 1
+            logger.warning("broker refused %d read(s) (PUBACK %s): kept, retried later", len(rids), _rc_name(rc))
+            hold = time.monotonic() + self.cfg.resend_after
+            for rid in rids:
+                self._hold_until[rid] = hold
+            self._retry.extend(rids)
+        elif self.cfg.ack == "puback":
+            to_delete += rids
+        else:
+            sent_ok += rids
+            now = time.monotonic()
+            for rid in rids:
+                # Re-inserted at the end, so `_awaiting` stays in order of time and expiry stops early.
+                self._awaiting.pop(rid, None)
+                self._awaiting[rid] = now
 
     def _apply_receipt(self, payload: bytes) -> list[bytes]:
         assert self.verifier is not None
@@ -327,11 +350,9 @@ class Uplink:
             self._retry.extend(overdue)
 
     def _fill_window(self, client: mqtt.Client) -> None:
-        room = min(
-            self.cfg.window - len(self._inflight),
-            self.cfg.receipt_window - len(self._inflight) - len(self._awaiting),
-        )
-        if room <= 0:
+        messages = self.cfg.window - len(self._inflight)
+        room = min(messages * self.cfg.bundle, self.cfg.receipt_window - self._inflight_reads() - len(self._awaiting))
+        if messages <= 0 or room <= 0:
             return
         batch = self._take_retries(room)
         if len(batch) < room:
@@ -342,16 +363,19 @@ class Uplink:
         if not batch:
             self._reconcile()
             return
-        for i, (rid, body) in enumerate(batch):
-            info = client.publish(self.topics.reads, body, qos=1)
+        groups = _bundles(batch, self.cfg.bundle)
+        for i, group in enumerate(groups):
+            info = client.publish(self.topics.reads, pack_bundle([body for _, body in group]), qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 # The connection went away under us: every read of the batch not yet handed to paho goes back to
                 # the front of the queue, in order, or it would sit in the spool with nothing tracking it.
-                self._retry.extendleft(r for r, _ in reversed(batch[i:]))
+                self._retry.extendleft(r for g in reversed(groups[i:]) for r, _ in reversed(g))
                 return
-            self._inflight[info.mid] = rid
-            self._published.add(rid)
-            self.counters["published"] += 1
+            rids = [rid for rid, _ in group]
+            self._inflight[info.mid] = rids
+            self._published.update(rids)
+            self.counters["published"] += len(rids)
+            self.counters["publishes"] += 1
 
     def _reconcile(self) -> None:
         """Nothing to send and nothing outstanding, yet the spool holds reads behind the cursor: requeue them.
@@ -413,6 +437,28 @@ class Uplink:
                 info.wait_for_publish(wait)
             except (RuntimeError, ValueError):
                 logger.debug("final status not confirmed", exc_info=True)
+
+
+def _bundles(batch: list[tuple[bytes, bytes]], most: int) -> list[list[tuple[bytes, bytes]]]:
+    """Split (read id, envelope) pairs, in order, into groups of at most `most` that fit in one bundle each.
+
+    The reads are spread evenly over as few PUBLISHes as the limit allows, so that a backlog of 40 goes as two
+    messages of 20, not 32 and 8. A group is closed early when the next envelope would pass the bundle size.
+    """
+    per = -(-len(batch) // -(-len(batch) // most))
+    groups: list[list[tuple[bytes, bytes]]] = []
+    group: list[tuple[bytes, bytes]] = []
+    size = BUNDLE_HEADER
+    for item in batch:
+        grown = size + BUNDLE_MEMBER_PREFIX + len(item[1])
+        if group and (len(group) >= per or grown > MAX_BUNDLE_BYTES):
+            groups.append(group)
+            group, grown = [], BUNDLE_HEADER + BUNDLE_MEMBER_PREFIX + len(item[1])
+        group.append(item)
+        size = grown
+    if group:
+        groups.append(group)
+    return groups
 
 
 def _rc_name(rc: object) -> str:

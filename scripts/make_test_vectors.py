@@ -1,4 +1,4 @@
-"""Regenerate docs/protocol-vectors.json: fixed keys -> exact bytes for envelopes and receipts.
+"""Regenerate docs/protocol-vectors.json: fixed keys -> exact bytes for envelopes, bundles and receipts.
 
 Receipts and signatures are deterministic (Ed25519). HPKE sealing is not (a fresh ephemeral key per envelope),
 so the envelope vector is one recorded sealing: a consumer checks that it verifies and opens to exactly the
@@ -20,7 +20,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edge_agent.crypto.envelope import ENVELOPE_CONTEXT, RECEIPT_CONTEXT, EnvelopeHeader, Sealer, Suite, sign_receipt
+from edge_agent.crypto.envelope import (
+    ENVELOPE_CONTEXT,
+    RECEIPT_CONTEXT,
+    EnvelopeHeader,
+    Sealer,
+    Suite,
+    pack_bundle,
+    sign_receipt,
+)
 from edge_agent.crypto.keys import key_id, raw_public
 from edge_agent.reads import PlateRead, encode
 
@@ -85,6 +93,11 @@ def build(existing_envelope: str | None) -> dict[str, object]:
             "signature_input": (ENVELOPE_CONTEXT + signed).hex(),
             "signature": device.sign(ENVELOPE_CONTEXT + signed).hex(),
             "envelope": envelope.hex(),
+        },
+        "bundle": {
+            "note": "The envelope above twice (a resend can meet its original in one bundle): stored once.",
+            "members": 2,
+            "bundle": pack_bundle([envelope, envelope]).hex(),
         },
         "receipt": {
             "device_id": "cam-0001",

@@ -42,6 +42,7 @@ from edge_agent.reads import PlateRead, decode, encode
 MAGIC = b"EA"
 TYPE_ENVELOPE = 0x01
 TYPE_RECEIPT = 0x02
+TYPE_BUNDLE = 0x03
 VERSION = 0x01
 ENVELOPE_CONTEXT = b"edge-agent/v1/envelope\x00"
 RECEIPT_CONTEXT = b"edge-agent/v1/receipt\x00"
@@ -50,11 +51,17 @@ SIGNATURE_LEN = 64
 MAX_DEVICE_ID = 63
 MAX_RECEIPT_IDS = 4096
 MAX_ENVELOPE = 1 << 20
+MAX_BUNDLE_READS = 256
+MAX_BUNDLE_BYTES = 256 << 10  # well under the broker's max_packet_size (docs/mosquitto/mosquitto.conf)
 
 # magic, type, version, suite, recipient key id, signer key id, read id, sequence, device id length
 _ENV_FIXED = struct.Struct(">2sBBB8s8s16sQB")
 # magic, type, version, signer key id, issued at (ms), device id length
 _RCPT_FIXED = struct.Struct(">2sBB8sQB")
+_BUNDLE_FIXED = struct.Struct(">2sBBH")
+_LEN = struct.Struct(">I")
+BUNDLE_HEADER = _BUNDLE_FIXED.size  # bytes before the first member
+BUNDLE_MEMBER_PREFIX = _LEN.size  # length prefix of each member
 
 
 class Suite(IntEnum):
@@ -184,6 +191,69 @@ class Sealer:
         signed = header + struct.pack(">I", len(ciphertext)) + ciphertext
         return signed + self._signing_key.sign(ENVELOPE_CONTEXT + signed)
 
+
+# --- bundles --------------------------------------------------------------------------------------------------
+
+
+def pack_bundle(envelopes: Sequence[bytes]) -> bytes:
+    """One MQTT payload for `envelopes`: a single envelope as it is, several as a bundle (protocol section 3.5).
+
+    A bundle adds no trust of its own: every envelope in it is signed and opened on its own, and the ingest
+    acknowledges the message only once every read in it is stored.
+    """
+    if len(envelopes) == 1:
+        return envelopes[0]
+    if not 2 <= len(envelopes) <= MAX_BUNDLE_READS:
+        raise ValueError(f"a bundle holds 2 to {MAX_BUNDLE_READS} envelopes, not {len(envelopes)}")
+    parts = [_BUNDLE_FIXED.pack(MAGIC, TYPE_BUNDLE, VERSION, len(envelopes))]
+    for env in envelopes:
+        parts += [_LEN.pack(len(env)), env]
+    out = b"".join(parts)
+    if len(out) > MAX_BUNDLE_BYTES:
+        raise ValueError(f"a bundle of {len(out)} bytes is larger than {MAX_BUNDLE_BYTES}")
+    return out
+
+
+def bundle_size(data: bytes) -> int:
+    """How many reads a payload on a reads topic declares: the bundle's count, else 1 (nothing is checked)."""
+    if len(data) >= _BUNDLE_FIXED.size and data[2] == TYPE_BUNDLE and data[:2] == MAGIC:
+        return max(1, int.from_bytes(data[4:6], "big"))
+    return 1
+
+
+def split_payload(data: bytes) -> list[bytes]:
+    """The envelopes in a payload on a reads topic: the payload itself, or the members of a bundle.
+
+    Only the bundle framing is checked here; each member is parsed and verified by `Opener`.
+    """
+    if len(data) < 3 or data[2] != TYPE_BUNDLE or data[:2] != MAGIC:
+        return [data]
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise MalformedError(f"bundle of {len(data)} bytes is larger than allowed")
+    if len(data) < _BUNDLE_FIXED.size:
+        raise MalformedError("bundle too short")
+    _, _, version, count = _BUNDLE_FIXED.unpack_from(data)
+    if version != VERSION:
+        raise MalformedError(f"unsupported bundle version {version}")
+    if not 2 <= count <= MAX_BUNDLE_READS:
+        raise MalformedError(f"bundle declares {count} envelopes (2 to {MAX_BUNDLE_READS} allowed)")
+    out: list[bytes] = []
+    pos = _BUNDLE_FIXED.size
+    for _ in range(count):
+        if pos + _LEN.size > len(data):
+            raise MalformedError("bundle truncated")
+        (size,) = _LEN.unpack_from(data, pos)
+        pos += _LEN.size
+        if size > len(data) - pos:
+            raise MalformedError("bundle member runs past the end of the bundle")
+        out.append(data[pos : pos + size])
+        pos += size
+    if pos != len(data):
+        raise MalformedError("bytes after the last member of a bundle")
+    return out
+
+
+# --- opening --------------------------------------------------------------------------------------------------
 
 DeviceKeys = Callable[[str], Sequence[Ed25519PublicKey]]
 

@@ -6,7 +6,8 @@ leaves either the broker or the device holding the read, and the resend is store
 
 Anything that does not verify (unknown device, bad signature, unknown key id, malformed bytes, a device writing
 another device's read) is counted, logged without its content, acknowledged to the broker (so it is not
-redelivered forever) and never receipted.
+redelivered forever) and never receipted. A bundle (several envelopes in one message) is opened envelope by
+envelope; the message is acknowledged once its batch is committed, like any other.
 
 Two threads share the work so that the CPU-bound and the I/O-bound halves overlap: the opener verifies and
 decrypts a batch while the committer waits for the previous batch's durable commit, then sends its receipts and
@@ -28,7 +29,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from edge_agent.config import IngestConfig
-from edge_agent.crypto.envelope import Opener, sign_receipt
+from edge_agent.crypto.envelope import Opener, bundle_size, sign_receipt, split_payload
 from edge_agent.crypto.keys import load_recipient_private, load_signing_key
 from edge_agent.crypto.verify import DEFAULT_BACKEND
 from edge_agent.errors import (
@@ -244,13 +245,16 @@ class IngestService:
         except queue.Empty:
             return []
         batch = [first]
+        reads = bundle_size(first.payload)
         deadline = time.monotonic() + self.cfg.receipt_delay
-        while len(batch) < self.cfg.receipt_batch:
+        while reads < self.cfg.receipt_batch:
             left = deadline - time.monotonic()
             try:
-                batch.append(self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait())
+                item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
+            batch.append(item)
+            reads += bundle_size(item.payload)
         return batch
 
     def _open(self, batch: list[_Incoming]) -> _Opened:
@@ -269,11 +273,19 @@ class IngestService:
                     opened.statuses.append(status)
                 continue
             try:
-                header, read = self.opener.open(item.payload, expected_device=device_id)
-            except (MalformedError, SignatureError, UnknownKeyError, CryptoError) as exc:
-                self._reject(_reason(exc), item.topic, str(exc))
+                envelopes = split_payload(item.payload)
+            except MalformedError as exc:
+                self._reject("malformed", item.topic, str(exc))
                 continue
-            opened.good.append(StoredRead(header, read, now))
+            if len(envelopes) > 1:
+                self.counters["bundles"] += 1
+            for envelope in envelopes:
+                try:
+                    header, read = self.opener.open(envelope, expected_device=device_id)
+                except (MalformedError, SignatureError, UnknownKeyError, CryptoError) as exc:
+                    self._reject(_reason(exc), item.topic, str(exc))
+                    continue
+                opened.good.append(StoredRead(header, read, now))
         return opened
 
     def _commit(self, opened: _Opened) -> None:

@@ -11,12 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge_agent.crypto.envelope import (
+    MAX_BUNDLE_BYTES,
+    MAX_BUNDLE_READS,
     Opener,
     ReceiptVerifier,
     Sealer,
     Suite,
+    bundle_size,
+    pack_bundle,
     parse_envelope,
     sign_receipt,
+    split_payload,
 )
 from edge_agent.crypto.keys import key_id
 from edge_agent.errors import CryptoError, MalformedError, SignatureError, UnknownDeviceError, UnknownKeyError
@@ -112,6 +117,50 @@ def test_mutated_envelopes_never_open(position: int, value: int) -> None:
     env[position] = value
     with pytest.raises(CryptoError):
         _opener().open(bytes(env))
+
+
+def test_bundle_round_trip_and_every_member_opens() -> None:
+    sealer = Sealer("cam-1", DEVICE_KEY, CITY_KEY.public_key())
+    envelopes = [sealer.seal(_read(text=f"AB{i:04d}"), i + 1) for i in range(5)]
+    bundle = pack_bundle(envelopes)
+    assert bundle_size(bundle) == 5 and bundle_size(envelopes[0]) == 1
+    assert pack_bundle(envelopes[:1]) == envelopes[0]
+    members = split_payload(bundle)
+    assert members == envelopes
+    assert [_opener().open(m)[1].text for m in members] == [f"AB{i:04d}" for i in range(5)]
+
+
+def test_bundle_framing_errors_are_malformed() -> None:
+    env = Sealer("cam-1", DEVICE_KEY, CITY_KEY.public_key()).seal(_read(), 1)
+    bundle = pack_bundle([env, env])
+    bad = {
+        "truncated": bundle[:-1],
+        "trailing bytes": bundle + b"\x00",
+        "header only": bundle[:6],
+        "count 1": bundle[:4] + b"\x00\x01" + bundle[6:],
+        "count too large": bundle[:4] + (MAX_BUNDLE_READS + 1).to_bytes(2, "big") + bundle[6:],
+        "member past the end": bundle[:6] + (len(bundle)).to_bytes(4, "big") + bundle[10:],
+        "version 2": bundle[:3] + b"\x02" + bundle[4:],
+        "too large": bundle[:6] + b"\x00" * MAX_BUNDLE_BYTES,
+    }
+    for what, data in bad.items():
+        with pytest.raises(MalformedError):
+            split_payload(data)
+            pytest.fail(what)
+    with pytest.raises(ValueError, match="larger"):
+        pack_bundle([b"\x00" * (MAX_BUNDLE_BYTES // 2)] * 3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bundles_split_or_are_malformed(tail: bytes) -> None:
+    data = b"EA\x03\x01" + tail
+    try:
+        members = split_payload(data)
+    except MalformedError:
+        return
+    assert 2 <= len(members) <= MAX_BUNDLE_READS
+    assert sum(len(m) + 4 for m in members) + 6 == len(data)
 
 
 def test_receipt_round_trip_and_forgeries() -> None:

@@ -11,7 +11,16 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edge_agent.crypto.envelope import EnvelopeHeader, Opener, ReceiptVerifier, Suite, parse_envelope, sign_receipt
+from edge_agent.crypto.envelope import (
+    EnvelopeHeader,
+    Opener,
+    ReceiptVerifier,
+    Suite,
+    pack_bundle,
+    parse_envelope,
+    sign_receipt,
+    split_payload,
+)
 from edge_agent.crypto.keys import key_id, raw_public
 from edge_agent.reads import decode, encode
 
@@ -92,3 +101,13 @@ def test_vector_file_is_current() -> None:
         [sys.executable, str(REPO / "scripts" / "make_test_vectors.py"), "--check"], capture_output=True, check=False
     )
     assert result.returncode == 0, result.stderr.decode()
+
+
+def test_bundle_bytes_are_exact_and_split_into_the_envelope() -> None:
+    env = bytes.fromhex(E["envelope"])
+    bundle = bytes.fromhex(V["bundle"]["bundle"])
+    assert pack_bundle([env, env]) == bundle
+    assert bundle[:6] == b"EA\x03\x01\x00\x02"
+    assert bundle[6:10] == len(env).to_bytes(4, "big")
+    assert split_payload(bundle) == [env, env]
+    assert split_payload(env) == [env]  # a lone envelope is its own payload

@@ -22,7 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge_agent.config import Config
-from edge_agent.crypto.envelope import Sealer, sealer_for, sign_receipt, verifier_for
+from edge_agent.crypto.envelope import MAX_BUNDLE_BYTES, Sealer, pack_bundle, sealer_for, sign_receipt, verifier_for
 from edge_agent.crypto.keys import load_signing_key
 from edge_agent.errors import IngestError
 from edge_agent.ingest.service import IngestService
@@ -30,7 +30,7 @@ from edge_agent.ingest.store import SqliteStore, StoredRead
 from edge_agent.localcity import LocalCity
 from edge_agent.reads import PlateRead, new_read_id
 from edge_agent.spool import Spool
-from edge_agent.uplink import Uplink
+from edge_agent.uplink import Uplink, _bundles
 
 from .conftest import stored_ids, wait_for
 from .mqtt_helpers import TestClient
@@ -86,6 +86,9 @@ def test_10000_reads_stored_exactly_once_and_spool_emptied(city: LocalCity, tmp_
         assert set(stored) == set(ids)
         assert device.spool.stats().counters["deleted"] == 10_000
         assert ingest.counters["rejected_signature"] == 0
+        # The backlog went in bundles: far fewer PUBLISHes than reads, each bundle opened member by member.
+        assert device.uplink.counters["publishes"] * 4 < device.uplink.counters["published"]
+        assert ingest.counters["bundles"] > 0
     finally:
         device.close()
         ingest.stop()
@@ -132,22 +135,39 @@ class _DroppingClient:
         return mqtt.MQTT_ERR_SUCCESS, 1
 
 
-def test_connection_dropping_mid_batch_strands_no_read(city: LocalCity, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("bundle", "accepted"), [(1, 10), (8, 2)])
+def test_connection_dropping_mid_batch_strands_no_read(
+    city: LocalCity, tmp_path: Path, bundle: int, accepted: int
+) -> None:
     """A publish refused for want of a connection puts the rest of its batch back in the queue, in order."""
-    device = Device(city)
+    device = Device(city, bundle=bundle)
     try:
         ids = device.add(40)
-        device.uplink._fill_window(_DroppingClient(accept=10))  # type: ignore[arg-type]
+        device.uplink._fill_window(_DroppingClient(accept=accepted))  # type: ignore[arg-type]
         up = device.uplink
-        assert list(up._inflight.values()) == ids[:10]
-        assert list(up._retry) == ids[10:], "reads handed to a dead connection were forgotten"
+        sent = [rid for rids in up._inflight.values() for rid in rids]
+        assert sent == ids[: 10 if bundle == 1 else 16]
+        assert all(len(rids) <= bundle for rids in up._inflight.values())
+        assert list(up._retry) == ids[len(sent) :], "reads handed to a dead connection were forgotten"
         # ...and a connection that comes back sends exactly those, before anything newer.
         client = _DroppingClient(accept=10**6)
         up._on_connected(client)  # type: ignore[arg-type]
         up._fill_window(client)  # type: ignore[arg-type]
-        assert sorted(up._inflight.values()) == sorted(ids)
+        assert sorted(rid for rids in up._inflight.values() for rid in rids) == sorted(ids)
     finally:
         device.close()
+
+
+def test_bundles_split_evenly_in_order_and_within_the_size_limit() -> None:
+    small = [(i.to_bytes(16, "big"), b"x" * 400) for i in range(40)]
+    assert [len(g) for g in _bundles(small, 32)] == [20, 20]
+    assert [len(g) for g in _bundles(small[:1], 32)] == [1]
+    assert [len(g) for g in _bundles(small, 1)] == [1] * 40
+    big = [(i.to_bytes(16, "big"), b"x" * (MAX_BUNDLE_BYTES // 3)) for i in range(7)]
+    groups = _bundles(big, 32)
+    assert [len(g) for g in groups] == [2, 2, 2, 1]
+    assert [rid for g in groups for rid, _ in g] == [rid for rid, _ in big]
+    assert all(len(pack_bundle([b for _, b in g])) <= MAX_BUNDLE_BYTES for g in groups)
 
 
 def test_idle_uplink_requeues_reads_nothing_tracks(city: LocalCity, tmp_path: Path) -> None:
