@@ -64,21 +64,27 @@ class Ed25519Verifier:
 
 
 class VerifierCache:
-    """Verifiers for the key objects a registry hands out, rebuilt only when the registry reloads its keys."""
+    """Verifiers by public key bytes, so that the new key objects of a registry reload reuse the verifiers built.
+
+    Keys retired since stay until the cache reaches its bound and is cleared (then rebuilt on demand).
+    """
 
     def __init__(self, backend: Backend | None = None, limit: int = 65536) -> None:
         self.backend = backend
         self._limit = limit
-        # Keyed by the key object's id; the entry holds the key itself, so the id cannot be reused meanwhile.
-        self._by_object: dict[int, Ed25519Verifier] = {}
+        self._by_key: dict[bytes, Ed25519Verifier] = {}
 
     def get(self, key: Ed25519PublicKey) -> Ed25519Verifier:
         """The verifier of `key`."""
-        found = self._by_object.get(id(key))
-        if found is not None and found.key is key:
+        raw = key.public_bytes_raw()
+        found = self._by_key.get(raw)
+        if found is not None:
             return found
-        if len(self._by_object) >= self._limit:
-            self._by_object.clear()
+        if len(self._by_key) >= self._limit:
+            self._by_key.clear()
         made = Ed25519Verifier(key, self.backend)
-        self._by_object[id(key)] = made
+        self._by_key[raw] = made
         return made
+
+    def __len__(self) -> int:
+        return len(self._by_key)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -76,10 +76,14 @@ def test_opener_refuses_a_tampered_envelope_with_each_backend(backend: str) -> N
         opener.open(bytes(env), "cam-1")
 
 
-def test_cache_builds_one_verifier_per_key_object() -> None:
-    cache = VerifierCache(limit=2)
-    first, second, third = (Ed25519PrivateKey.generate().public_key() for _ in range(3))
+def test_cache_builds_one_verifier_per_key() -> None:
+    cache = VerifierCache(limit=3)
+    first, second, third, fourth = (Ed25519PrivateKey.generate().public_key() for _ in range(4))
     assert cache.get(first) is cache.get(first)
+    # A registry reload hands out a new object for the same key: same verifier, the cache does not grow.
+    reloaded = Ed25519PublicKey.from_public_bytes(first.public_bytes_raw())
+    assert cache.get(reloaded) is cache.get(first) and len(cache) == 1
     assert cache.get(second).key is second
-    assert cache.get(third).key is third  # over the limit: cleared, then rebuilt on demand
-    assert cache.get(first).key is first
+    assert cache.get(third).key is third and len(cache) == 3
+    assert cache.get(fourth).key is fourth and len(cache) == 1  # over the bound: cleared, then rebuilt on demand
+    assert cache.get(first).key.public_bytes_raw() == first.public_bytes_raw()
