@@ -93,13 +93,16 @@ def colour_jitter(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
 
 
 def place_photo(
-    rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, height: int, width: int
+    rng: np.random.Generator, img: np.ndarray, boxes: np.ndarray, height: int, width: int, stretch: str = "undo"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scale, stretch, crop or letterbox a photo onto a ``height x width`` canvas; boxes follow (x y w h)."""
     ih, iw = img.shape[:2]
     fit = min(height / ih, width / iw)
     scale = fit * float(np.exp(rng.uniform(np.log(0.45), np.log(1.8))))
-    sx = scale * rng.uniform(0.85, 1.6)  # the export stretched photos to square; undo some of it
+    if stretch == "undo":  # the export stretched photos to square: undo some of it
+        sx = scale * rng.uniform(0.85, 1.6)
+    else:  # "both": also keep or exaggerate it, as the held-out photos are (log-uniform, same single draw)
+        sx = scale * float(np.exp(rng.uniform(np.log(0.75), np.log(1.6))))
     nw, nh = max(4, round(iw * sx)), max(4, round(ih * scale))
     small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     # Offset: anywhere from flush-left/top to flush-right/bottom; negative = the photo is cropped.

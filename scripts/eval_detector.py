@@ -73,6 +73,47 @@ def score(per_image: list[tuple[list[tuple[np.ndarray, float]], np.ndarray]], ma
     return {"images": len(per_image), "plates": n_truth, "curve": rows, "operating_point": best}
 
 
+def found_plates(dets: list[tuple[np.ndarray, float]], truth: np.ndarray, threshold: float) -> np.ndarray:
+    """For each labelled plate, whether a detection at or above ``threshold`` matched it (same rule as `match`)."""
+    used = np.zeros(len(truth), bool)
+    for box, conf in dets:
+        if conf < threshold or len(truth) == 0:
+            continue
+        ious = np.where(used, -1.0, iou(box, truth))
+        best = int(np.argmax(ious))
+        if ious[best] >= 0.5:
+            used[best] = True
+    return used
+
+
+WIDTH_BUCKETS = ((0, 20), (20, 35), (35, 60), (60, 10_000))
+
+
+def breakdown(per_image: list, threshold: float, scale: list[float]) -> dict[str, dict[str, int]]:  # type: ignore[type-arg]
+    """Found / total plates at ``threshold``: by width inside the model input, in crowded images, for tall boxes.
+
+    ``scale`` is each image's letterbox factor (input pixels per photo pixel). Crowded: 3 or more plates in the
+    image. Tall: box height over 0.8 of its width (the data set's square stretch).
+    """
+    rows: dict[str, list[int]] = {}
+
+    def add(key: str, hit: bool) -> None:
+        row = rows.setdefault(key, [0, 0])
+        row[0] += int(hit)
+        row[1] += 1
+
+    for (dets, truth), k in zip(per_image, scale, strict=True):
+        hits = found_plates(dets, truth, threshold)
+        for (_, _, w, h), hit in zip(truth, hits, strict=True):
+            lo, hi = next(b for b in WIDTH_BUCKETS if b[0] <= w * k < b[1])
+            add(f"width {lo}-{hi} px" if hi < 10_000 else f"width >= {lo} px", bool(hit))
+            if len(truth) >= 3:
+                add("crowded (>= 3 plates)", bool(hit))
+            if h > 0.8 * w:
+                add("tall (h > 0.8 w)", bool(hit))
+    return {key: {"found": f, "plates": n} for key, (f, n) in sorted(rows.items())}
+
+
 def run_detector(det: PlateDetector, images: list[tuple[np.ndarray, np.ndarray]]) -> list:  # type: ignore[type-arg]
     """Detections (box array, confidence) at the floor threshold for each (image, truth) pair."""
     out = []
@@ -179,15 +220,21 @@ def main() -> None:
         det = PlateDetector(path, num_threads=1, input_size=size, confidence=FLOOR)  # type: ignore[arg-type]
         res = {"model": str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)}
         res["input_size"] = list(det.input_size)
-        res["held_out_photos"] = score(run_detector(det, photos), args.max_fp)
+        found = run_detector(det, photos)
+        res["held_out_photos"] = score(found, args.max_fp)
+        op = res["held_out_photos"]["operating_point"]
+        if op is not None:
+            h, w = det.input_size
+            scale = [min(h / img.shape[0], w / img.shape[1]) for img, _ in photos]
+            res["held_out_breakdown"] = breakdown(found, op["threshold"], scale)
         if synth:
             res["synthetic_720p"] = score(run_detector(det, synth), args.max_fp)
         frame = synth[0][0] if synth else np.full((720, 1280, 3), 100, np.uint8)
         res["latency_1_thread"] = latency(det, frame)
         res["file_bytes"] = path.stat().st_size
         summary[name] = res
-        op = res["held_out_photos"]["operating_point"]
         print(f"{name}: held-out operating point {op}")
+        print(f"{name}: found / plates at it: {res.get('held_out_breakdown')}")
         if synth:
             print(f"{name}: synthetic 720p operating point {res['synthetic_720p']['operating_point']}")
         print(f"{name}: latency {res['latency_1_thread']} size {res['file_bytes']} B")

@@ -51,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument(
+        "--stretch",
+        default="undo",
+        choices=("undo", "both"),
+        help="real photos: undo the export's square stretch (x0.85-1.6), or also keep it (x0.75-1.6)",
+    )
     ap.add_argument("--synthetic", type=int, default=2500, help="pre-rendered synthetic scenes in the pool")
     ap.add_argument("--synthetic-per-epoch", type=float, default=1.0, help="synthetic images per real image")
     ap.add_argument("--seed", type=int, default=1)
@@ -68,12 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def make_example(
-    rng: np.random.Generator, real: list[dd.Photo], scenes: dd.SceneCache, idx: int, h: int, w: int
+    rng: np.random.Generator, real: list[dd.Photo], scenes: dd.SceneCache, idx: int, h: int, w: int, stretch: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """One augmented training canvas: a real photo (idx < len(real)) or a pooled synthetic scene."""
     if idx < len(real):
         photo = real[idx]
-        img, boxes = dd.place_photo(rng, dd.read_bgr(photo.path), photo.boxes, h, w)
+        img, boxes = dd.place_photo(rng, dd.read_bgr(photo.path), photo.boxes, h, w, stretch)
     else:
         img, boxes = scenes.get(idx - len(real))
         img, boxes = img.copy(), boxes.copy()
@@ -96,7 +102,7 @@ def batches(
     for start in range(0, len(order) - args.batch + 1, args.batch):
         xs, ys = [], []
         for idx in order[start : start + args.batch]:
-            img, boxes = make_example(rng, real, scenes, int(idx), args.height, args.width)
+            img, boxes = make_example(rng, real, scenes, int(idx), args.height, args.width, args.stretch)
             xs.append(img)
             ys.append(dd.encode_targets(boxes, args.height, args.width, stride))
         yield np.stack(xs).astype(np.float32) / 255.0, np.stack(ys)
@@ -316,6 +322,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": "python scripts/train_detector.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "seed": args.seed,
         "arch": args.arch,
+        "stretch": args.stretch,
         "epochs": done,
         "epochs_planned": args.epochs,
         "seconds": round(spent),
