@@ -56,9 +56,11 @@ def test_verify_is_clean(tmp_path: Path) -> None:
 
 
 @needs_analyze
-@pytest.mark.parametrize("unit", ["edge-agent.service", "edge-agent-ingest.service"])
+@pytest.mark.parametrize("unit", ["edge-agent.service", "edge-agent-ingest@1.service"])
 def test_security_exposure(tmp_path: Path, unit: str) -> None:
     units = _runnable_copy(tmp_path)
+    if "@" in unit:  # an instance of a template: analysed as the instance a city would run
+        (units / unit).write_text((units / f"{unit.split('@')[0]}@.service").read_text())
     result = _analyze("security", "--offline=true", f"./{unit}", cwd=units)
     assert result.returncode == 0, result.stderr
     match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
@@ -101,9 +103,10 @@ def test_firstboot_unit_runs_provision_once() -> None:
     assert "edge-agent-firstboot.service" in _settings("edge-agent.service")["After"][0].split()
 
 
-def test_ingest_unit() -> None:
-    s = _settings("edge-agent-ingest.service")
-    assert s["ExecStart"] == [f"{INSTALLED_BINARY} ingest --config /etc/edge-agent/ingest.yaml"]
+def test_ingest_unit_is_a_template_of_workers() -> None:
+    s = _settings("edge-agent-ingest@.service")
+    # Each instance is one worker with its own MQTT client id (two workers with one id would kick each other off).
+    assert s["ExecStart"] == [f"{INSTALLED_BINARY} ingest --config /etc/edge-agent/ingest.yaml --client-id ingest-%i"]
     assert s["User"] == ["edge-agent-ingest"]
     assert s["Restart"] == ["on-failure"]
 
@@ -114,7 +117,7 @@ def test_service_users_come_from_sysusers() -> None:
         for line in (UNITS_DIR / "edge-agent.sysusers").read_text().splitlines()
         if (fields := line.split()) and fields[0] == "u"
     }
-    for unit in ("edge-agent.service", "edge-agent-ingest.service"):
+    for unit in ("edge-agent.service", "edge-agent-ingest@.service"):
         assert _settings(unit)["User"][0] in declared, unit
 
 
