@@ -82,8 +82,14 @@ def test_uninstall_keeps_the_spool_unless_wiped(tmp_path: Path) -> None:
     spool.write_bytes(b"unsent reads")
     config = tmp_path / "etc/edge-agent/edge-agent.yaml"
     config.write_text("version: 1\n")
+    # Two ingest workers enabled the way systemctl does it: instance links to the template.
+    wants = tmp_path / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True)
+    for i in (1, 2):
+        (wants / f"edge-agent-ingest@{i}.service").symlink_to("/etc/systemd/system/edge-agent-ingest@.service")
 
     _install(tmp_path, "--uninstall")
+    assert not list(wants.iterdir()), "an ingest worker is still enabled"
     assert not (tmp_path / "opt/edge-agent").exists()
     assert not any((tmp_path / "etc/systemd/system" / unit).exists() for unit in SERVICES)
     assert not (tmp_path / "etc/sysusers.d/edge-agent.conf").exists()

@@ -60,7 +60,7 @@ def test_verify_is_clean(tmp_path: Path) -> None:
 def test_security_exposure(tmp_path: Path, unit: str) -> None:
     units = _runnable_copy(tmp_path)
     if "@" in unit:  # an instance of a template: analysed as the instance a city would run
-        (units / unit).write_text((units / f"{unit.split('@')[0]}@.service").read_text())
+        (units / unit).write_text((units / f"{unit.partition('@')[0]}@.service").read_text())
     result = _analyze("security", "--offline=true", f"./{unit}", cwd=units)
     assert result.returncode == 0, result.stderr
     match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
