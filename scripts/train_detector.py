@@ -60,7 +60,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--synthetic", type=int, default=2500, help="pre-rendered synthetic scenes in the pool")
     ap.add_argument("--synthetic-per-epoch", type=float, default=1.0, help="synthetic images per real image")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=1, help="TensorFlow intra- and inter-op threads")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="TensorFlow intra- and inter-op threads; 1 reruns bit-exact, 2 is a little faster but not bit-exact",
+    )
     ap.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     ap.add_argument("--max-minutes", type=float, default=0.0, help="stop (resumable) after this long; 0 = no limit")
     ap.add_argument("--install", action="store_true", help="copy the exported files into models/")
