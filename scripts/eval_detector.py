@@ -39,8 +39,11 @@ THRESHOLDS = [round(t, 2) for t in np.arange(0.04, 0.97, 0.02)]
 FLOOR = 0.04  # detections are collected once at this threshold, then filtered per threshold
 
 
-def match(dets: list[tuple[np.ndarray, float]], truth: np.ndarray, iou_min: float = 0.5) -> list[bool]:
-    """For detections sorted best first, whether each one is a true positive (greedy one-to-one matching)."""
+def match(
+    dets: list[tuple[np.ndarray, float]], truth: np.ndarray, iou_min: float = 0.5
+) -> tuple[list[bool], np.ndarray]:
+    """Greedy one-to-one matching of detections sorted best first: whether each detection is a true positive, and
+    whether each labelled plate was found."""
     used = np.zeros(len(truth), bool)
     out = []
     for box, _ in dets:
@@ -53,7 +56,7 @@ def match(dets: list[tuple[np.ndarray, float]], truth: np.ndarray, iou_min: floa
         if hit:
             used[best] = True
         out.append(hit)
-    return out
+    return out, used
 
 
 def score(per_image: list[tuple[list[tuple[np.ndarray, float]], np.ndarray]], max_fp: float) -> dict:
@@ -64,26 +67,13 @@ def score(per_image: list[tuple[list[tuple[np.ndarray, float]], np.ndarray]], ma
         tp = fp = 0
         for dets, truth in per_image:
             kept = [d for d in dets if d[1] >= thr]
-            hits = match(kept, truth)
+            hits, _ = match(kept, truth)
             tp += sum(hits)
             fp += len(hits) - sum(hits)
         rows.append({"threshold": thr, "recall": tp / max(n_truth, 1), "fp_per_image": fp / len(per_image)})
     ok = [r for r in rows if r["fp_per_image"] <= max_fp]
     best = max(ok, key=lambda r: (r["recall"], -r["threshold"])) if ok else None
     return {"images": len(per_image), "plates": n_truth, "curve": rows, "operating_point": best}
-
-
-def found_plates(dets: list[tuple[np.ndarray, float]], truth: np.ndarray, threshold: float) -> np.ndarray:
-    """For each labelled plate, whether a detection at or above ``threshold`` matched it (same rule as `match`)."""
-    used = np.zeros(len(truth), bool)
-    for box, conf in dets:
-        if conf < threshold or len(truth) == 0:
-            continue
-        ious = np.where(used, -1.0, iou(box, truth))
-        best = int(np.argmax(ious))
-        if ious[best] >= 0.5:
-            used[best] = True
-    return used
 
 
 WIDTH_BUCKETS = ((0, 20), (20, 35), (35, 60), (60, 10_000))
@@ -103,7 +93,7 @@ def breakdown(per_image: list, threshold: float, scale: list[float]) -> dict[str
         row[1] += 1
 
     for (dets, truth), k in zip(per_image, scale, strict=True):
-        hits = found_plates(dets, truth, threshold)
+        _, hits = match([d for d in dets if d[1] >= threshold], truth)
         for (_, _, w, h), hit in zip(truth, hits, strict=True):
             lo, hi = next(b for b in WIDTH_BUCKETS if b[0] <= w * k < b[1])
             add(f"width {lo}-{hi} px" if hi < 10_000 else f"width >= {lo} px", bool(hit))
