@@ -450,12 +450,12 @@ def _bundles(batch: list[tuple[bytes, bytes]], most: int) -> list[list[tuple[byt
     group: list[tuple[bytes, bytes]] = []
     size = BUNDLE_HEADER
     for item in batch:
-        grown = size + BUNDLE_MEMBER_PREFIX + len(item[1])
-        if group and (len(group) >= per or grown > MAX_BUNDLE_BYTES):
+        member = BUNDLE_MEMBER_PREFIX + len(item[1])
+        if group and (len(group) >= per or size + member > MAX_BUNDLE_BYTES):
             groups.append(group)
-            group, grown = [], BUNDLE_HEADER + BUNDLE_MEMBER_PREFIX + len(item[1])
+            group, size = [], BUNDLE_HEADER
         group.append(item)
-        size = grown
+        size += member
     if group:
         groups.append(group)
     return groups

@@ -214,9 +214,13 @@ def pack_bundle(envelopes: Sequence[bytes]) -> bytes:
     return out
 
 
+def _is_bundle(data: bytes) -> bool:
+    return len(data) >= 3 and data[2] == TYPE_BUNDLE and data[:2] == MAGIC
+
+
 def bundle_size(data: bytes) -> int:
     """How many reads a payload on a reads topic declares: the bundle's count, else 1 (nothing is checked)."""
-    if len(data) >= _BUNDLE_FIXED.size and data[2] == TYPE_BUNDLE and data[:2] == MAGIC:
+    if _is_bundle(data) and len(data) >= _BUNDLE_FIXED.size:
         return max(1, int.from_bytes(data[4:6], "big"))
     return 1
 
@@ -226,7 +230,7 @@ def split_payload(data: bytes) -> list[bytes]:
 
     Only the bundle framing is checked here; each member is parsed and verified by `Opener`.
     """
-    if len(data) < 3 or data[2] != TYPE_BUNDLE or data[:2] != MAGIC:
+    if not _is_bundle(data):
         return [data]
     if len(data) > MAX_BUNDLE_BYTES:
         raise MalformedError(f"bundle of {len(data)} bytes is larger than allowed")
