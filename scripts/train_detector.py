@@ -35,7 +35,7 @@ import detector_data as dd
 import detector_model
 
 REPO = Path(__file__).resolve().parents[1]
-VERSION = "1.0.0"
+VERSION = "1.2.0"
 BOX_WEIGHT = 5.0  # TTFNet's GIoU weight
 logger = logging.getLogger("train_detector")
 
