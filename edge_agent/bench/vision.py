@@ -1,7 +1,8 @@
 """`edge-agent bench vision` and `edge-agent bench pipeline`: figures, measured against a baseline in one run.
 
 bench vision: latency of each model per call (detector per frame, reader per crop) for the shipped int8 models
-and their float versions, at the given thread count, p50/p99.
+and their float versions, at the given thread count, p50/p99; for a detector that runs the mirrored frame too,
+also its single pass.
 
 bench pipeline: frames per second through the whole vision path (capture thread -> bounded queue -> mask ->
 motion -> detector -> reader -> tracker), as fast as the file decodes, and in the same run the decode-only rate of
@@ -110,10 +111,14 @@ def run_vision_bench(threads: int = 1, repeats: int = 200, video: Path = BENCH_V
         rsize = default_model(f"plate_reader{suffix}.tflite").stat().st_size
         result[variant] = {
             "detector_ms": percentiles(det_ms),
+            "detector_flip": det.flip,
             "reader_ms": percentiles(read_ms),
             "detector_bytes": size,
             "reader_bytes": rsize,
         }
+        if det.flip:  # what `vision.detector.flip: false` would cost, in the same run
+            single = PlateDetector(default_model(f"plate_detector{suffix}.tflite"), num_threads=threads, flip=False)
+            result[variant]["detector_single_pass_ms"] = percentiles(_timed(single.detect, frames, repeats))
     return result
 
 

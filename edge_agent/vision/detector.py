@@ -4,6 +4,11 @@ The model (``models/plate_detector.tflite``) is fully convolutional: a heatmap o
 the log distances to the plate's four edges, at a fixed stride. Its sidecar ``plate_detector.json`` is the contract:
 input size, colour order, normalisation, stride, output layout, thresholds. Post-processing happens here in
 numpy (3x3 peak picking, greedy NMS) so that it is unit-testable and identical for int8 and float models.
+
+With ``flip`` (the contract's ``postprocess.flip``, or the config's), the mirrored canvas is run too and the two
+sets of maps are combined before decoding: the heatmaps by their geometric mean (a plate must look like one both
+ways round, which removes more false boxes than it loses plates), the box distances by their mean, left and right
+swapped. It doubles the model's time per frame; the contract keeps a threshold for each way of running.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -26,6 +31,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "plate_detector.tflite"
 SIZE_MULTIPLE = 32
 _BOX_LAYOUT = ["log_left", "log_top", "log_right", "log_bottom"]
+T = TypeVar("T", float, float | None)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class DetectorContract:
     max_detections: int
     pad_value: int
     version: str
+    flip: bool = False
+    confidence_without_flip: float | None = None
+    confirm_confidence: float | None = None
+    confirm_confidence_without_flip: float | None = None
 
     @classmethod
     def from_dict(cls, data: Any, source: str) -> DetectorContract:
@@ -63,6 +73,10 @@ class DetectorContract:
                 max_detections=int(post.get("max_detections", 32)),
                 pad_value=int(inp.get("letterbox_pad", 114)),
                 version=str(data.get("version", "unknown")),
+                flip=bool(post.get("flip", False)),
+                confidence_without_flip=_optional_float(post, "confidence_without_flip"),
+                confirm_confidence=_optional_float(post, "confirm_confidence"),
+                confirm_confidence_without_flip=_optional_float(post, "confirm_confidence_without_flip"),
             )
             problems = _contract_problems(contract, inp, out)
         except (KeyError, TypeError, ValueError) as exc:
@@ -70,6 +84,11 @@ class DetectorContract:
         if problems:
             raise ModelError(f"{source}: {problems[0]}: regenerate it with scripts/train_detector.py")
         return contract
+
+
+def _optional_float(section: dict[str, Any], key: str) -> float | None:
+    value = section.get(key)
+    return None if value is None else float(value)
 
 
 def _contract_problems(c: DetectorContract, inp: dict[str, Any], out: dict[str, Any]) -> list[str]:
@@ -82,6 +101,10 @@ def _contract_problems(c: DetectorContract, inp: dict[str, Any], out: dict[str, 
         problems.append(f"stride {c.stride} is not 4, 8 or 16")
     if not 0.0 < c.confidence < 1.0:
         problems.append(f"confidence {c.confidence} is not in (0, 1)")
+    for key in ("confidence_without_flip", "confirm_confidence", "confirm_confidence_without_flip"):
+        value = getattr(c, key)
+        if value is not None and not 0.0 < value < 1.0:
+            problems.append(f"{key} {value} is not in (0, 1)")
     if not 0.0 < c.nms_iou <= 1.0:
         problems.append(f"nms_iou {c.nms_iou} is not in (0, 1]")
     if c.max_detections < 1:
@@ -197,6 +220,19 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
+def combine_flipped(
+    heat: np.ndarray, box: np.ndarray, heat_mirrored: np.ndarray, box_mirrored: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge the maps of a canvas (H x W, H x W x 4) with those of its mirror image, mapped back to the canvas.
+
+    A mirrored cell's left and right distances swap; the grid maps back exactly because the canvas width is a
+    multiple of the stride.
+    """
+    back_heat = heat_mirrored[:, ::-1]
+    back_box = box_mirrored[:, ::-1][..., [2, 1, 0, 3]]
+    return np.sqrt(np.maximum(heat * back_heat, 0.0)), (box + back_box) / 2
+
+
 class PlateDetector:
     """Find licence plates in BGR frames with the int8 (or float) TFLite CenterNet and its contract."""
 
@@ -208,6 +244,7 @@ class PlateDetector:
         input_size: tuple[int, int] | None = None,
         confidence: float | None = None,
         nms_iou: float | None = None,
+        flip: bool | None = None,
     ) -> None:
         path = Path(model_path) if model_path is not None else default_model(DEFAULT_MODEL)
         self.contract = load_contract(sidecar_path(path))
@@ -217,12 +254,31 @@ class PlateDetector:
             raise InvalidInputError(f"detector input size {h}x{w} must be positive multiples of {SIZE_MULTIPLE}")
         self.model.resize_input((1, h, w, 3))
         self.input_size = (h, w)
-        self.confidence = self.contract.confidence if confidence is None else float(confidence)
+        self.flip = self.contract.flip if flip is None else bool(flip)
+        c = self.contract
+        if confidence is None:
+            confidence = self._for_mode(c.confidence, c.confidence_without_flip)
+        self.confidence = float(confidence)
+        # The score a plate must reach on one frame of its pass before the pass is reported (see Tracker).
+        self.confirm_confidence = self._for_mode(c.confirm_confidence, c.confirm_confidence_without_flip)
         self.nms_iou = self.contract.nms_iou if nms_iou is None else float(nms_iou)
         if not 0.0 < self.confidence < 1.0 or not 0.0 < self.nms_iou <= 1.0:
             raise InvalidInputError(f"detector confidence {self.confidence} / nms_iou {self.nms_iou} out of (0, 1)")
         self._heat_index, self._box_index = self._check_outputs(path)
-        logger.info("plate detector %s v%s, input %dx%d", path.name, self.contract.version, h, w)
+        logger.info(
+            "plate detector %s v%s, input %dx%d%s",
+            path.name, self.contract.version, h, w, ", with its mirror image" if self.flip else "",
+        )  # fmt: skip
+
+    def _for_mode(self, value: T, value_without_flip: T | None) -> T:
+        """The contract's threshold for the way this detector runs (with or without the mirrored pass).
+
+        A contract chosen for the mirrored pass also records the single pass's thresholds; for the opposite case
+        the single pass's are kept (the mirrored pass only removes false boxes at a given threshold).
+        """
+        if self.contract.flip and not self.flip and value_without_flip is not None:
+            return value_without_flip
+        return value
 
     def _check_outputs(self, path: Path) -> tuple[int, int]:
         """Find the heat (1 channel) and box (4 channels) outputs and check their grid against the stride."""
@@ -248,14 +304,13 @@ class PlateDetector:
             ox, oy, x1, y1 = _clip_roi(roi, frame_bgr.shape[1], frame_bgr.shape[0])
             image = frame_bgr[oy:y1, ox:x1]
         canvas, scale, pad = letterbox(image, self.input_size, self.contract.pad_value)
-        outputs = self.model.run(uint8_to_input(canvas[None], self.model.input))
-        boxes, scores = decode(
-            outputs[self._heat_index][0, ..., 0],
-            outputs[self._box_index][0],
-            self.contract.stride,
-            self.confidence,
-            self.contract.max_detections,
-        )
+        x = uint8_to_input(canvas[None], self.model.input)
+        outputs = self.model.run(x)
+        heat, box = outputs[self._heat_index][0, ..., 0], outputs[self._box_index][0]
+        if self.flip:
+            mirrored = self.model.run(np.ascontiguousarray(x[:, :, ::-1]))
+            heat, box = combine_flipped(heat, box, mirrored[self._heat_index][0, ..., 0], mirrored[self._box_index][0])
+        boxes, scores = decode(heat, box, self.contract.stride, self.confidence, self.contract.max_detections)
         if len(scores) == 0:
             return []
         keep = nms(boxes, scores, self.nms_iou)

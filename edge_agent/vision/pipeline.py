@@ -66,7 +66,7 @@ class VisionPipeline:
         self.reader = reader
         self.masker = masker or Masker([])
         self.motion = MotionGate(motion) if motion is not None and motion.enabled else None
-        self.tracker = Tracker(tracker or TrackerConfig())
+        self.tracker = Tracker(tracker or TrackerConfig(), confirm=detector.confirm_confidence or 0.0)
         self.keep_crops = keep_crops
         self.frames = 0
         self.analysed = 0
@@ -151,6 +151,7 @@ def models_for(cfg: Config) -> tuple[PlateDetector, PlateReader]:
         input_size=vision.detector.input_size,
         confidence=vision.detector.confidence,
         nms_iou=vision.detector.nms_iou,
+        flip=vision.detector.flip,
     )
     return detector, PlateReader(vision.reader.model, num_threads=vision.threads, backend=vision.runtime)
 

@@ -5,7 +5,9 @@ that has just stopped); a frame that repeats the last box exactly (a camera drop
 frames) counts as a sighting but not as a speed measurement. When overlap alone is ambiguous
 (two plates close together) or absent (a fast car at a low frame rate), text similarity decides. A track ends
 when its plate has not been seen for `max_gap` seconds of stream time; it is then emitted once, with the text
-voted character by character over its frames, weighted by the reader's per-character confidence. A car that
+voted character by character over its frames, weighted by the reader's per-character confidence, provided the
+detector was sure of the plate (`confirm` or more) on at least one frame: detections down to the detector's own
+threshold extend a pass, but a pass made only of weak ones (a badge, lettering on a van) is not reported. A car that
 stops keeps its track (the caller keeps running the detector while tracks are active), so stopping and going on
 is one read. A track longer than `max_duration` is emitted once and then followed silently to its end.
 
@@ -98,6 +100,7 @@ class Track:
         self.emitted = False
         self.reads: collections.deque[tuple[str, float, tuple[float, ...]]] = collections.deque(maxlen=MAX_OBSERVATIONS)
         self.best_score = -1.0
+        self.best_det = 0.0
         self.best_box: Box = obs.box
         self.best_crop: np.ndarray | None = None
         self.settled = False
@@ -120,6 +123,7 @@ class Track:
         self.box = obs.box
         self.last_media, self.last_ts = media_s, ts
         self.hits += 1
+        self.best_det = max(self.best_det, obs.det_conf)
         if obs.text:
             self.reads.append((obs.text, obs.text_conf, obs.char_confs))
             score = obs.text_conf * obs.det_conf
@@ -190,8 +194,9 @@ def direction_of(first: Box, last: Box) -> str:
 class Tracker:
     """Per-camera tracker; `update()` once per analysed frame (with or without observations)."""
 
-    def __init__(self, cfg: TrackerConfig) -> None:
+    def __init__(self, cfg: TrackerConfig, confirm: float = 0.0) -> None:
         self.cfg = cfg
+        self.confirm = confirm if cfg.confirm_confidence is None else cfg.confirm_confidence
         self.tracks: list[Track] = []
         self.suppressed = 0
 
@@ -268,7 +273,8 @@ class Tracker:
         if track.emitted:
             return None
         text, confidence = vote(track.reads)
-        if len(track.reads) < self.cfg.min_frames or not text or confidence < self.cfg.min_confidence:
+        weak = track.best_det < self.confirm
+        if len(track.reads) < self.cfg.min_frames or not text or confidence < self.cfg.min_confidence or weak:
             self.suppressed += 1
             return None
         return FinishedTrack(

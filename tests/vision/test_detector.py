@@ -17,6 +17,7 @@ from edge_agent.vision.detector import (
     Detection,
     DetectorContract,
     PlateDetector,
+    combine_flipped,
     decode,
     iou,
     letterbox,
@@ -138,6 +139,9 @@ def test_valid_contract_parses() -> None:
         (("postprocess", "nms_iou"), 0.0, "nms_iou"),
         (("output", "box"), {"layout": ["x", "y", "w", "h"]}, "layout"),
         (("postprocess", "confidence"), "high", "malformed"),
+        (("postprocess", "confidence_without_flip"), 0.0, "confidence_without_flip"),
+        (("postprocess", "confirm_confidence"), 1.0, "confirm_confidence"),
+        (("postprocess", "confirm_confidence_without_flip"), "x", "malformed"),
     ],
 )
 def test_contract_errors_name_the_problem(path: tuple[str, str], value: object, message: str) -> None:
@@ -145,6 +149,28 @@ def test_contract_errors_name_the_problem(path: tuple[str, str], value: object, 
     data[path[0]][path[1]] = value
     with pytest.raises(ModelError, match=message):
         DetectorContract.from_dict(data, "x.json")
+
+
+def test_contract_without_flip_fields_runs_single_pass() -> None:
+    c = DetectorContract.from_dict(_contract(), "x.json")
+    assert (c.flip, c.confidence_without_flip, c.confirm_confidence) == (False, None, None)
+
+
+def test_mirrored_maps_combine_back_onto_the_canvas() -> None:
+    rng = np.random.default_rng(3)
+    heat = rng.uniform(0, 1, (4, 6)).astype(np.float32)
+    box = rng.normal(0, 1, (4, 6, 4)).astype(np.float32)
+    # A model that sees the mirror image exactly mirrored: same maps flipped, left and right swapped.
+    mirrored_heat = heat[:, ::-1]
+    mirrored_box = box[:, ::-1][..., [2, 1, 0, 3]]
+    h, b = combine_flipped(heat, box, mirrored_heat, mirrored_box)
+    np.testing.assert_allclose(h, heat, rtol=1e-6)
+    np.testing.assert_allclose(b, box, rtol=1e-6)
+    # Where the two views disagree the geometric mean keeps the weaker: a peak seen only one way fades.
+    lone = np.zeros((4, 6), np.float32)
+    lone[1, 2] = 0.9
+    h, _ = combine_flipped(lone, box, np.full((4, 6), 0.1, np.float32), mirrored_box)
+    assert h[1, 2] == pytest.approx(0.3, rel=1e-5) and h.max() == h[1, 2]
 
 
 def test_missing_section_is_malformed() -> None:

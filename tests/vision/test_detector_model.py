@@ -124,6 +124,30 @@ def test_region_of_interest_returns_full_frame_boxes(detector: PlateDetector) ->
     assert all(roi[0] <= d.box[0] and d.box[0] + d.box[2] <= roi[0] + roi[2] for d in found)
 
 
+def test_each_way_of_running_takes_its_own_thresholds() -> None:
+    c = PlateDetector().contract
+    single, mirrored = PlateDetector(flip=False), PlateDetector(flip=True)
+    assert mirrored.confidence == c.confidence if c.flip else single.confidence == c.confidence
+    if c.flip and c.confidence_without_flip is not None:
+        assert single.confidence == c.confidence_without_flip
+        assert single.confirm_confidence == c.confirm_confidence_without_flip
+    assert PlateDetector(flip=False, confidence=0.5).confidence == 0.5
+
+
+def test_mirrored_pass_finds_the_mirror_image_of_what_it_finds() -> None:
+    # Both views are combined symmetrically, so a mirrored frame gives exactly the mirrored boxes and scores.
+    det = PlateDetector(flip=True, confidence=0.1)
+    _, frame, truth = _fixtures()[3]
+    found = det.detect(frame)
+    mirrored = det.detect(np.ascontiguousarray(frame[:, ::-1]))
+    assert found and _best_iou(found, truth) >= 0.5
+    width = frame.shape[1]
+    expect = sorted((width - d.box[0] - d.box[2], d.box[1], d.confidence) for d in found)
+    got = sorted((d.box[0], d.box[1], d.confidence) for d in mirrored)
+    assert len(got) == len(expect)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(expect), atol=0.2)
+
+
 def test_shipped_model_resizes_to_other_inputs() -> None:
     _, frame, truth = _fixtures()[6]
     for size in ((320, 320), (288, 512)):

@@ -17,8 +17,10 @@ from edge_agent.vision.tracker import Observation, Tracker, direction_of, iou, t
 FPS = 15.0
 
 
-def obs(x: float, y: float, text: str, conf: float = 0.9, w: float = 120, h: float = 40) -> Observation:
-    return Observation(box=(x, y, w, h), det_conf=0.9, text=text, text_conf=conf, char_confs=(conf,) * len(text))
+def obs(
+    x: float, y: float, text: str, conf: float = 0.9, w: float = 120, h: float = 40, det: float = 0.9
+) -> Observation:
+    return Observation(box=(x, y, w, h), det_conf=det, text=text, text_conf=conf, char_confs=(conf,) * len(text))
 
 
 def run(tracker: Tracker, frames: list[list[Observation]], t0: float = 0.0) -> list[str]:
@@ -69,6 +71,19 @@ def test_a_single_glimpse_or_low_confidence_is_not_a_read() -> None:
     assert run(tracker, [[obs(100, 300, "ONCE123")]]) == []
     assert run(tracker, [[obs(100 + 10 * i, 300, "WEAK123", conf=0.2)] for i in range(10)]) == []
     assert tracker.suppressed == 2
+
+
+def test_a_pass_of_weak_detections_only_is_not_reported() -> None:
+    # Lettering on a car ("SPORT") scores just above the detector's threshold frame after frame, and reads well.
+    badge = [[obs(100 + 10 * i, 300, "SPORT", det=0.35)] for i in range(12)]
+    tracker = Tracker(TrackerConfig(), confirm=0.45)
+    assert run(tracker, badge) == []
+    assert tracker.suppressed == 1
+    # A real plate may be weak on most frames: one sure detection confirms the whole pass.
+    plate = [[obs(100 + 10 * i, 300, "ABC1234", det=0.6 if i == 7 else 0.35)] for i in range(12)]
+    assert run(Tracker(TrackerConfig(), confirm=0.45), plate) == ["ABC1234"]
+    # The config overrides the detector's value; 0 turns the check off.
+    assert run(Tracker(TrackerConfig(confirm_confidence=0), confirm=0.45), badge) == ["SPORT"]
 
 
 def test_long_stay_is_emitted_once() -> None:
@@ -154,6 +169,7 @@ class _OnePlate:
     """Stand-ins for the models: one plate moving right, always read the same."""
 
     threshold = 0.6
+    confirm_confidence = 0.5
 
     def __init__(self) -> None:
         self.calls = 0
