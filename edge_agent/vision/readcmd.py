@@ -16,7 +16,7 @@ import cv2
 
 from edge_agent.capture.base import EndOfStream
 from edge_agent.capture.replay import ReplaySource
-from edge_agent.config import VIDEO_SUFFIXES, MotionConfig, TrackerConfig
+from edge_agent.config import VIDEO_SUFFIXES, DetectorConfig, MotionConfig, TrackerConfig
 from edge_agent.errors import CaptureError, EdgeAgentError, InvalidInputError
 from edge_agent.vision.detector import PlateDetector
 from edge_agent.vision.pipeline import VisionPipeline
@@ -39,7 +39,21 @@ class Reader:
 
     def __init__(self, threads: int = 1, crops_only: bool = False, backend: str = "auto") -> None:
         self.reader = PlateReader(num_threads=threads, backend=backend)
+        # A still image gets one look, so it runs the way the model recommends (its mirrored pass, if any); a video
+        # runs as a camera does, where the tracker sees each plate on many frames.
         self.detector = None if crops_only else PlateDetector(num_threads=threads, backend=backend)
+        self._video_detector: PlateDetector | None = None
+        self._threads, self._backend = threads, backend
+
+    def video_detector(self) -> PlateDetector:
+        """The detector as `edge-agent run` configures it by default, made on first use."""
+        assert self.detector is not None
+        flip = DetectorConfig().flip
+        if self.detector.flip == flip:
+            return self.detector
+        if self._video_detector is None:
+            self._video_detector = PlateDetector(num_threads=self._threads, backend=self._backend, flip=flip)
+        return self._video_detector
 
     def crop(self, path: Path) -> dict[str, Any]:
         """Read one plate crop."""
@@ -72,10 +86,9 @@ class Reader:
 
     def video(self, path: Path) -> dict[str, Any]:
         """One entry per vehicle pass in a video."""
-        assert self.detector is not None
         source = ReplaySource(path, name=path.stem, realtime=False, start_ts=0.0)
         source.open()
-        pipeline = VisionPipeline(self.detector, self.reader, motion=MotionConfig(), tracker=TrackerConfig())
+        pipeline = VisionPipeline(self.video_detector(), self.reader, motion=MotionConfig(), tracker=TrackerConfig())
         tracks = []
         try:
             while True:
