@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import detector_data as dd
 from synth.scenes import render_scene, single_vehicle_scene
 
-from edge_agent.vision.detector import PlateDetector, iou
+from edge_agent.vision.detector import DetectorContract, PlateDetector, iou, thresholds_for
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = [round(t, 2) for t in np.arange(0.04, 0.97, 0.02)]
@@ -308,7 +308,7 @@ def update_contract(path: Path, summary: dict, args: argparse.Namespace) -> None
         for m in MODES:
             res = summary[name][m]
             held = res["held_out_photos"]
-            shipped = post["confidence"] if m == mode else post.get("confidence_without_flip", post["confidence"])
+            shipped, _ = thresholds_for(DetectorContract.from_dict(contract, path.name), flip=m == "flip")
             figures[name][m] = {
                 "held_out_operating_point": held["operating_point"],
                 "held_out_at_shipped_threshold": _at(held, shipped),

@@ -17,7 +17,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "plate_detector.tflite"
 SIZE_MULTIPLE = 32
 _BOX_LAYOUT = ["log_left", "log_top", "log_right", "log_bottom"]
-T = TypeVar("T", float, float | None)
 
 
 @dataclass(frozen=True)
@@ -84,6 +83,22 @@ class DetectorContract:
         if problems:
             raise ModelError(f"{source}: {problems[0]}: regenerate it with scripts/train_detector.py")
         return contract
+
+
+def thresholds_for(contract: DetectorContract, flip: bool) -> tuple[float, float | None]:
+    """The contract's detection and confirmation thresholds for running with or without the mirrored pass.
+
+    A contract chosen for the mirrored pass also records the single pass's thresholds; for the opposite case the
+    single pass's are kept (the mirrored pass only removes false boxes at a given threshold).
+    """
+    if contract.flip and not flip:
+        return (
+            contract.confidence if contract.confidence_without_flip is None else contract.confidence_without_flip,
+            contract.confirm_confidence
+            if contract.confirm_confidence_without_flip is None
+            else contract.confirm_confidence_without_flip,
+        )
+    return contract.confidence, contract.confirm_confidence
 
 
 def _optional_float(section: dict[str, Any], key: str) -> float | None:
@@ -255,12 +270,10 @@ class PlateDetector:
         self.model.resize_input((1, h, w, 3))
         self.input_size = (h, w)
         self.flip = self.contract.flip if flip is None else bool(flip)
-        c = self.contract
-        if confidence is None:
-            confidence = self._for_mode(c.confidence, c.confidence_without_flip)
-        self.confidence = float(confidence)
+        default_confidence, confirm = thresholds_for(self.contract, self.flip)
+        self.confidence = default_confidence if confidence is None else float(confidence)
         # The score a plate must reach on one frame of its pass before the pass is reported (see Tracker).
-        self.confirm_confidence = self._for_mode(c.confirm_confidence, c.confirm_confidence_without_flip)
+        self.confirm_confidence = confirm
         self.nms_iou = self.contract.nms_iou if nms_iou is None else float(nms_iou)
         if not 0.0 < self.confidence < 1.0 or not 0.0 < self.nms_iou <= 1.0:
             raise InvalidInputError(f"detector confidence {self.confidence} / nms_iou {self.nms_iou} out of (0, 1)")
@@ -269,16 +282,6 @@ class PlateDetector:
             "plate detector %s v%s, input %dx%d%s",
             path.name, self.contract.version, h, w, ", with its mirror image" if self.flip else "",
         )  # fmt: skip
-
-    def _for_mode(self, value: T, value_without_flip: T | None) -> T:
-        """The contract's threshold for the way this detector runs (with or without the mirrored pass).
-
-        A contract chosen for the mirrored pass also records the single pass's thresholds; for the opposite case
-        the single pass's are kept (the mirrored pass only removes false boxes at a given threshold).
-        """
-        if self.contract.flip and not self.flip and value_without_flip is not None:
-            return value_without_flip
-        return value
 
     def _check_outputs(self, path: Path) -> tuple[int, int]:
         """Find the heat (1 channel) and box (4 channels) outputs and check their grid against the stride."""
