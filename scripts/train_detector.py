@@ -14,7 +14,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import shutil
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import detector_data as dd
 import detector_model
+from train_common import make_deterministic, weights_digest
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = "1.2.0"
@@ -163,14 +163,6 @@ def make_loss(stride: int):  # type: ignore[no-untyped-def]
     return loss_fn
 
 
-def weights_digest(model) -> str:  # type: ignore[no-untyped-def]
-    """Short sha256 of all weights: equal digests after an epoch mean a rerun reproduced it bit for bit."""
-    h = hashlib.sha256()
-    for w in model.get_weights():
-        h.update(np.ascontiguousarray(w).tobytes())
-    return h.hexdigest()[:16]
-
-
 def save_checkpoint(out: Path, model, opt, epoch: int, seconds: float) -> None:  # type: ignore[no-untyped-def]
     """Weights, optimizer slots, epoch and training seconds so far, written atomically (a kill leaves no half file)."""
     tmp = out / "ckpt.tmp"
@@ -267,8 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     import keras
     import tensorflow as tf
 
-    keras.utils.set_random_seed(args.seed)
-    tf.config.experimental.enable_op_determinism()
+    make_deterministic(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     train, held = dd.load_photos(args.data)
     if args.limit_real:

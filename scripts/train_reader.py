@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 import reader_data  # noqa: E402
 import reader_model  # noqa: E402
+from train_common import make_deterministic, weights_digest  # noqa: E402
 
 from edge_agent.vision.reader import decode_ctc, preprocess  # noqa: E402
 from edge_agent.vision.scoring import score  # noqa: E402
@@ -142,7 +143,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     import keras
     import tensorflow as tf
 
-    keras.utils.set_random_seed(args.seed)
+    make_deterministic(args.seed)
     h, w, _ = reader_model.ARCHS[args.arch]
     args.work.mkdir(parents=True, exist_ok=True)
     ckpt, state_path = args.work / "last.keras", args.work / "state.json"
@@ -235,6 +236,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             syn = evaluate(predict, [(np.dstack([x] * 3), t) for x, t in syn_held], h, w)
             ar = evaluate(predict, real_held, h, w)
             secs = time.time() - t0
+            digest = weights_digest(model)
             state["epoch"] = epoch + 1
             state["seconds"] = float(state["seconds"]) + secs
             state["history"].append(  # type: ignore[union-attr]
@@ -246,10 +248,12 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                     "seconds": secs,
                     "samples": len(losses) * args.batch,
                     "lr": float(opt.learning_rate.numpy()),
+                    "weights": digest,
                 }
             )
             log.info(
-                "epoch %d/%d loss %.3f synthetic exact %.3f char %.3f | AR held-out exact %.3f char %.3f | %.0f s",
+                "epoch %d/%d loss %.3f synthetic exact %.3f char %.3f | AR held-out exact %.3f char %.3f | %.0f s"
+                " | weights %s",
                 epoch + 1,
                 args.epochs,
                 np.mean(losses),
@@ -258,6 +262,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                 ar[0],
                 ar[1],
                 secs,
+                digest,
             )
             model.save(ckpt)
             state_path.write_text(json.dumps(state, indent=1))
