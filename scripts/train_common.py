@@ -1,14 +1,26 @@
-"""What both training scripts share: a seeded, deterministic TensorFlow and a digest of a model's weights.
+"""What both training scripts share: a seeded, deterministic TensorFlow, a digest of a model's weights, and a
+record of the machine that trained it.
 
-With one thread, ``enable_op_determinism`` and seeded data, two runs of the same command give the same weights
-after every epoch; the digest in each epoch's log line is how a rerun shows that it reproduced the run.
+With one thread, ``enable_op_determinism`` and seeded data, two runs of the same command on the same kind of CPU
+give the same weights after every epoch; the digest in each epoch's log line is how a rerun shows that it
+reproduced the run. On another CPU, oneDNN may pick kernels for another instruction set, whose sums round
+differently, and the run drifts; ``platform()`` goes into each model's contract so that a rerun can tell.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import platform as _platform
+import sys
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
+
+# Environment variables that change which kernels TensorFlow runs on a CPU, and so the trained weights.
+KERNEL_ENV = ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "opencv-python-headless", "pillow")
 
 
 def make_deterministic(seed: int) -> None:
@@ -26,3 +38,41 @@ def weights_digest(model) -> str:  # type: ignore[no-untyped-def]
     for w in model.get_weights():
         h.update(np.ascontiguousarray(w).tobytes())
     return h.hexdigest()[:16]
+
+
+def _cpu() -> dict[str, str]:
+    """The CPU's name, family, model and widest vector extension (from /proc/cpuinfo; elsewhere what is known)."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+            if key.strip() == "flags":
+                break
+    except OSError:
+        return {"name": _platform.processor() or _platform.machine()}
+    flags = set(fields.get("flags", "").split())
+    widest = next((f for f in ("avx512f", "avx2", "avx", "sse4_1") if f in flags), "none")
+    return {
+        "name": fields.get("model name", _platform.processor()),
+        "family": fields.get("cpu family", ""),
+        "model": fields.get("model", ""),
+        "widest_vector_isa": widest,
+    }
+
+
+def platform() -> dict[str, object]:
+    """The machine and software a model was trained with, for the contract's training record."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {
+        "machine": _platform.machine(),
+        "cpu": _cpu(),
+        "python": sys.version.split()[0],
+        "packages": versions,
+        "kernel_env": {k: os.environ[k] for k in KERNEL_ENV if k in os.environ},
+    }

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import detector_data as dd
 import detector_model
-from train_common import make_deterministic, weights_digest
+from train_common import make_deterministic, platform, weights_digest
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = "1.2.0"
@@ -324,6 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         "seconds": round(spent),
         "threads": args.threads,
         "batch": args.batch,
+        "platform": platform(),
         "data": {
             "real": "plates-scenes-boxes training photos (MIT, Roboflow Universe 'experiment-plates' v1, "
             "platerecognition-7gchs)",

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 import reader_data  # noqa: E402
 import reader_model  # noqa: E402
-from train_common import make_deterministic, weights_digest  # noqa: E402
+from train_common import make_deterministic, platform, weights_digest  # noqa: E402
 
 from edge_agent.vision.reader import decode_ctc, preprocess  # noqa: E402
 from edge_agent.vision.scoring import score  # noqa: E402
@@ -335,6 +335,7 @@ def export(args: argparse.Namespace, model: Any, state: dict[str, Any], ar_count
                 f"plates-ar-crops (MIT, ankandrew/fast-plate-ocr 3841f1e): {ar_counts[0]} train, "
                 f"{ar_counts[1]} held out",
             ],
+            "platform": platform(),
             "history": state["history"],
         },
         "figures": {},
