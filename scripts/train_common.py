@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from synth import fonts
 
 # Environment variables that change which kernels TensorFlow runs on a CPU, and so the trained weights.
 KERNEL_ENV = ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
@@ -75,4 +76,5 @@ def platform() -> dict[str, object]:
         "python": sys.version.split()[0],
         "packages": versions,
         "kernel_env": {k: os.environ[k] for k in KERNEL_ENV if k in os.environ},
+        "fonts": fonts.installed_digest(),
     }

@@ -8,6 +8,7 @@ skipped, and at least one font of each role must be present.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -217,3 +218,17 @@ def fit_mask(mask: np.ndarray, height: int, width: int | None = None) -> np.ndar
         width = max(1, round(w * height / max(1, h)))
     interp = cv2.INTER_AREA if height < h else cv2.INTER_LINEAR
     return cv2.resize(mask, (max(1, width), max(1, height)), interpolation=interp)
+
+
+def installed_digest() -> dict[str, object]:
+    """Which of the generator's fonts are installed, and a sha256 prefix of their files: a different font set (or
+    a font package's new release) changes every synthetic plate, and so the trained weights."""
+    h = hashlib.sha256()
+    found = 0
+    for name in PLATE_FONTS + DECO_FONTS:
+        path = _find(name)
+        if path is None:
+            continue
+        found += 1
+        h.update(name.encode() + b"\0" + path.read_bytes())
+    return {"installed": found, "of": len(PLATE_FONTS) + len(DECO_FONTS), "sha256": h.hexdigest()[:16]}
