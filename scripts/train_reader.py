@@ -4,9 +4,10 @@ Data: fresh synthetic crops every epoch (scripts/synth, seeded per chunk) plus t
 (../shared/datasets/plates-ar-crops; a fixed ~20% held out for validation, the rest oversampled). The US
 validation crops are never read here.
 
-Usage (the model card's command):
-    .venv/bin/python scripts/train_reader.py --seed 0 --threads 1 --workers 1
-Checkpoints every epoch under --work; --resume continues from the last one.
+Usage (one stage; scripts/train_reader_chain runs the model card's three stages and the export):
+    .venv/bin/python scripts/train_reader.py --seed 0 --threads 1 --workers 1 --epochs 40 --clean-rate 0.6
+Checkpoints every epoch under --work; --resume continues from the last one. Each epoch's log line ends with a digest
+of the weights: two runs on the same kind of CPU give the same digests.
 """
 
 from __future__ import annotations
