@@ -21,7 +21,8 @@ from synth import fonts
 
 # Environment variables that change which kernels TensorFlow runs on a CPU, and so the trained weights.
 KERNEL_ENV = ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "opencv-python-headless", "pillow")
+# The packages that training pins (scripts/setup --train): their versions go into the record.
+TRAIN_CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints" / "train.txt"
 
 
 def make_deterministic(seed: int) -> None:
@@ -64,8 +65,9 @@ def _cpu() -> dict[str, str]:
 
 def platform() -> dict[str, object]:
     """The machine and software a model was trained with, for the contract's training record."""
+    lines = TRAIN_CONSTRAINTS.read_text().splitlines()
     versions = {}
-    for name in PACKAGES:
+    for name in (line.split("==")[0].strip() for line in lines if "==" in line and not line.startswith("#")):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
