@@ -1,0 +1,223 @@
+"""Measure the shipped pipeline end to end on real scenes: `real-scenes-validation` (validation only, AGPL).
+
+Each photo goes through the same detector and reader as `edge-agent read IMAGE` (1 thread by default). A plate is
+*found* when a detection overlaps its labelled box at IoU >= 0.5; its reading is the text of the best-overlapping
+detection. Prints, per region and overall: exact-plate and character accuracy, plate-found rate, reading given
+found, the time per photo, and the error anatomy of the plates found but misread (characters inserted at the
+crop's edges or inside, characters dropped at the ends or inside, substitution pairs truth->read).
+
+``--boxes`` reads the labelled boxes instead of the detector's (the reader's share of the errors: same crop
+margin as the pipeline). ``--reader`` / ``--detector`` evaluate candidate models; ``--formats`` the reader's plate
+formats (as `vision.reader.formats` in the config). The dataset is never copied: nothing derived from its pixels
+is written, only figures (``--json``).
+
+Usage: .venv/bin/python scripts/eval_scenes.py [--data DIR] [--regions us,eu,br] [--boxes] [--json out.json]
+       [--reader models/plate_reader.tflite] [--detector models/plate_detector.tflite] [--threads 1] [--list]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from edge_agent.vision.detector import PlateDetector, iou  # noqa: E402
+from edge_agent.vision.pipeline import VisionPipeline, crop_plate  # noqa: E402
+from edge_agent.vision.reader import PlateReader  # noqa: E402
+from edge_agent.vision.scoring import char_errors, normalise_plate  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "real-scenes-validation"
+FOUND_IOU = 0.5
+
+
+@dataclass
+class Tally:
+    """Counts for one region (or all)."""
+
+    plates: int = 0
+    found: int = 0
+    exact: int = 0
+    exact_found: int = 0
+    chars: int = 0
+    char_errors: int = 0
+    ms: list[float] = field(default_factory=list)
+    anatomy: Counter[str] = field(default_factory=Counter)
+    pairs: Counter[str] = field(default_factory=Counter)
+    single_error: int = 0
+    misread: int = 0
+
+    def add(self, other: Tally) -> None:
+        """Fold another region's counts into this one."""
+        for name in ("plates", "found", "exact", "exact_found", "chars", "char_errors", "single_error", "misread"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.ms += other.ms
+        self.anatomy.update(other.anatomy)
+        self.pairs.update(other.pairs)
+
+    def summary(self) -> dict[str, Any]:
+        """The figures as a JSON-able dict."""
+        pct = lambda a, b: round(100.0 * a / b, 1) if b else 0.0  # noqa: E731
+        return {
+            "plates": self.plates,
+            "exact": pct(self.exact, self.plates),
+            "char": round(100.0 * (1 - self.char_errors / self.chars), 1) if self.chars else 0.0,
+            "found": pct(self.found, self.plates),
+            "read_given_found": pct(self.exact_found, self.found),
+            "ms_p50": round(float(np.percentile(self.ms, 50)), 1) if self.ms else None,
+            "misread": self.misread,
+            "single_error": self.single_error,
+            "anatomy": dict(self.anatomy.most_common()),
+            "pairs": dict(self.pairs.most_common(12)),
+        }
+
+
+def edit_ops(pred: str, truth: str) -> list[tuple[str, int, str, str]]:
+    """Levenshtein alignment of two normalised strings: (op, truth position, truth char, read char) per edit."""
+    n, m = len(truth), len(pred)
+    d = np.zeros((n + 1, m + 1), dtype=np.int32)
+    d[:, 0] = np.arange(n + 1)
+    d[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (truth[i - 1] != pred[j - 1]))
+    ops: list[tuple[str, int, str, str]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and d[i, j] == d[i - 1, j - 1] + (truth[i - 1] != pred[j - 1]):
+            if truth[i - 1] != pred[j - 1]:
+                ops.append(("sub", i - 1, truth[i - 1], pred[j - 1]))
+            i, j = i - 1, j - 1
+        elif j > 0 and d[i, j] == d[i, j - 1] + 1:
+            ops.append(("ins", i, "", pred[j - 1]))
+            j -= 1
+        else:
+            ops.append(("del", i - 1, truth[i - 1], ""))
+            i -= 1
+    return ops[::-1]
+
+
+def classify(pred: str, truth: str, tally: Tally) -> None:
+    """Add the anatomy of one misreading (normalised strings) to the tally."""
+    ops = edit_ops(pred, truth)
+    tally.misread += 1
+    tally.single_error += len(ops) == 1
+    for op, pos, t, p in ops:
+        if op == "ins":
+            tally.anatomy["inserted at an edge" if pos in (0, len(truth)) else "inserted inside"] += 1
+        elif op == "del":
+            tally.anatomy["dropped at an end" if pos in (0, len(truth) - 1) else "dropped inside"] += 1
+        else:
+            tally.anatomy["substituted"] += 1
+            tally.pairs[f"{t}->{p}"] += 1
+
+
+def load_rows(folder: Path) -> list[tuple[Path, str, tuple[float, float, float, float]]]:
+    """(image, text, box) rows of one region."""
+    with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
+        return [
+            (
+                folder / "images" / r["image"].strip(),
+                r["plate_text"].strip(),
+                (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"])),
+            )
+            for r in csv.DictReader(fh)
+        ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the dataset folder (region subfolders)")
+    ap.add_argument("--regions", default="us,eu,br", help="comma-separated region subfolders")
+    ap.add_argument("--boxes", action="store_true", help="read the labelled boxes instead of the detector's")
+    ap.add_argument("--reader", type=Path, default=None, help="reader model (default: the shipped one)")
+    ap.add_argument("--detector", type=Path, default=None, help="detector model (default: the shipped one)")
+    ap.add_argument("--formats", default=None, help="plate formats, comma-separated (default: the reader's)")
+    ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    ap.add_argument("--json", type=Path, default=None, help="write the figures here")
+    ap.add_argument("--list", action="store_true", help="print every misread plate (truth, reading)")
+    args = ap.parse_args()
+    if not args.data.is_dir():
+        print(f"eval_scenes: {args.data} not found (../shared/datasets/real-scenes-validation)", file=sys.stderr)
+        return 2
+
+    reader_kwargs: dict[str, Any] = {"num_threads": args.threads}
+    if args.formats is not None:
+        reader_kwargs["formats"] = [f for f in args.formats.split(",") if f]
+    reader = PlateReader(args.reader, **reader_kwargs)
+    detector = PlateDetector(args.detector, num_threads=args.threads)
+    pipeline = VisionPipeline(detector, reader)
+    total = Tally()
+    figures: dict[str, Any] = {
+        "mode": "labelled boxes" if args.boxes else "pipeline",
+        "reader": reader.contract.version,
+        "detector": detector.contract.version,
+    }
+    for region in [r for r in args.regions.split(",") if r]:
+        tally = Tally()
+        for path, text, box in load_rows(args.data / region):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            truth = normalise_plate(text)
+            tally.plates += 1
+            tally.chars += len(truth)
+            if image is None:
+                print(f"eval_scenes: {path}: unreadable image, counted as missed", file=sys.stderr)
+                tally.char_errors += len(truth)
+                continue
+            t0 = time.perf_counter()
+            if args.boxes:
+                read = reader.read(crop_plate(image, box)).text
+                found = True
+            else:
+                sightings = pipeline.sightings(image)
+                tally.ms.append((time.perf_counter() - t0) * 1000)
+                overlaps = [float(iou(np.array(box), np.array([s.detection.box]))[0]) for s in sightings]
+                best = int(np.argmax(overlaps)) if overlaps else -1
+                found = best >= 0 and overlaps[best] >= FOUND_IOU
+                read = sightings[best].text if found else ""
+            pred = normalise_plate(read)
+            tally.found += found
+            tally.exact += pred == truth
+            tally.exact_found += found and pred == truth
+            tally.char_errors += char_errors(pred, truth)
+            if found and pred != truth:
+                classify(pred, truth, tally)
+                if args.list:
+                    print(f"  {region} {path.name}: {truth} read {pred or '(nothing)'}")
+        figures[region] = tally.summary()
+        total.add(tally)
+    figures["all"] = total.summary()
+
+    print(f"{figures['mode']}: reader {figures['reader']}, detector {figures['detector']}, {args.threads} thread(s)")
+    print("region  plates  exact%  char%  found%  read|found%  ms/photo p50")
+    for name in [*args.regions.split(","), "all"]:
+        s = figures[name]
+        print(
+            f"{name:6s} {s['plates']:7d} {s['exact']:7.1f} {s['char']:6.1f} {s['found']:7.1f} "
+            f"{s['read_given_found']:11.1f}  {s['ms_p50'] if s['ms_p50'] is not None else '-'}"
+        )
+    for name in [*args.regions.split(","), "all"]:
+        s = figures[name]
+        anatomy = ", ".join(f"{k} {v}" for k, v in s["anatomy"].items()) or "none"
+        pairs = " ".join(f"{k} {v}" for k, v in s["pairs"].items())
+        print(f"{name}: found but misread {s['misread']} ({s['single_error']} with one error): {anatomy}")
+        if pairs:
+            print(f"    substitutions (truth->read): {pairs}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

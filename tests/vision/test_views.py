@@ -1,0 +1,76 @@
+"""Multi-view reading: a plate is read on crops cut with several margins and the views vote."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_agent.vision.detector import PlateDetector
+from edge_agent.vision.pipeline import VIEW_MARGINS, VisionPipeline, read_views
+from edge_agent.vision.reader import PlateReader, TextRead
+from edge_agent.vision.scoring import normalise_plate
+
+from ..conftest import DATASETS
+
+
+class WidthReader:
+    """Reads a text chosen by the crop's width, so each margin gives a known reading."""
+
+    def __init__(self, by_width: dict[int, TextRead]) -> None:
+        self.by_width = by_width
+        self.widths: list[int] = []
+
+    def read(self, crop: np.ndarray) -> TextRead:
+        self.widths.append(crop.shape[1])
+        return self.by_width.get(crop.shape[1], TextRead("", 0.0, ()))
+
+
+def test_views_vote_by_summed_confidence() -> None:
+    image = np.zeros((200, 400, 3), np.uint8)
+    box = (100.0, 50.0, 100.0, 40.0)
+    widths = [100 + 2 * int(np.ceil(m * 100)) if m > 0 else 100 + 2 * int(np.floor(m * 100)) for m in VIEW_MARGINS]
+    # One confident view reads a frame edge as a character; three less confident views agree on the plate.
+    reads = {
+        widths[0]: TextRead("1ABC123", 0.95, (0.95,) * 7),
+        widths[1]: TextRead("ABC123", 0.7, (0.7,) * 6),
+        widths[2]: TextRead("ABC123", 0.8, (0.8,) * 6),
+        widths[3]: TextRead("ABC123", 0.6, (0.6,) * 6),
+    }
+    reader = WidthReader(reads)
+    result = read_views(reader, image, box)  # type: ignore[arg-type]
+    assert len(reader.widths) == len(VIEW_MARGINS)
+    assert result.text == "ABC123"
+    assert result.confidence == 0.8  # the winning text's most confident view
+
+
+def test_views_at_the_frame_edge_are_clipped_not_lost() -> None:
+    image = np.zeros((50, 80, 3), np.uint8)
+    reader = WidthReader({})
+    result = read_views(reader, image, (0.0, 0.0, 80.0, 50.0))  # type: ignore[arg-type]
+    # Every view is cut inside the frame: the widening margins all clip to the full width.
+    assert len(reader.widths) == len(VIEW_MARGINS)
+    assert max(reader.widths) == 80
+    assert reader.widths.count(80) == sum(m >= 0 for m in VIEW_MARGINS)
+    assert result.text == ""
+
+
+@pytest.mark.needs_data
+def test_real_scenes_read_end_to_end() -> None:
+    """A few real photos through the same detector and reader as `edge-agent read` (validation data, not copied)."""
+    folder = DATASETS / "real-scenes-validation" / "eu"
+    if not (folder / "labels.csv").is_file():
+        pytest.skip(f"dataset not found at {folder}: see ../shared/datasets/README.md")
+    with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))[::5]
+    pipeline = VisionPipeline(PlateDetector(), PlateReader())
+    right = 0
+    for row in rows:
+        image = cv2.imread(str(Path(folder / "images" / row["image"])), cv2.IMREAD_COLOR)
+        assert image is not None
+        texts = {normalise_plate(s.text) for s in pipeline.sightings(image)}
+        right += normalise_plate(row["plate_text"]) in texts
+    assert right >= 0.7 * len(rows)
