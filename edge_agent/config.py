@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from edge_agent.units import parse_duration, parse_size
+from edge_agent.vision.formats import parse_formats
 
 DEVICE_ID_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -230,6 +231,17 @@ class ReaderConfig(Section):
     """The plate reader (OCR)."""
 
     model: FilePath | None = Field(None, description="A .tflite file with its .json sidecar; default: shipped.")
+    formats: list[str] = Field(
+        default_factory=list,
+        description="Plate formats read here: names (br, ar, nl, uk, us) or patterns of L (letter), D (digit), "
+        "A (either), e.g. [br] or [LLLDLDD]; a reading that fits none is never confident. Empty: any plate.",
+    )
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        parse_formats(value)
+        return value
 
 
 class MotionConfig(Section):

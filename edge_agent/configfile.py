@@ -187,7 +187,8 @@ def _describe(err: ErrorDetails) -> tuple[KeyPath, str]:
     message = err["msg"]
     if kind in ("value_error", "assertion_error"):
         message = message.split(", ", 1)[1] if message.startswith(("Value error", "Assertion failed")) else message
-        return loc, f"{shown}: {message}" if loc and not isinstance(value, dict) else message
+        # A validator's message names the bad item itself; "a list: ..." would only hide it.
+        return loc, f"{shown}: {message}" if loc and not isinstance(value, dict | list) else message
     return loc, f"{shown} is not valid: expected {_expectation(message)}"
 
 

@@ -5,31 +5,42 @@ sidecar, its contract: input size and colour, normalisation, output layout, alph
 limits, the confidence threshold and the model version. The reader checks the contract against the model when
 it loads, so a mismatched pair fails at start-up with what to do, not with garbage reads later.
 
+Decoding is a CTC beam search (``edge_agent.vision.ctc``) restricted to the deployment's plate formats
+(``vision.reader.formats``; by default any text of ``MIN_PLATE_LENGTH`` to the contract's maximum length).
 Confidence is the minimum of the per-character probabilities (a plate is only as sure as its least sure
-character); readings shorter or longer than the contract allows are returned with their confidence capped low,
-so two-line plates, which the model is trained to refuse, never come out as confident text.
+character). When no text fits, the greedy reading is returned with its confidence capped low, so two-line plates
+(which the model is trained to refuse), fragments and junk never come out as confident text.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from edge_agent.errors import InvalidInputError, ModelError
+from edge_agent.errors import ConfigError, InvalidInputError, ModelError
 from edge_agent.paths import default_model
+from edge_agent.vision import ctc
+from edge_agent.vision.formats import parse_formats
 from edge_agent.vision.runtime import TFLiteModel, uint8_to_input
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "plate_reader.tflite"
-# Confidence given to readings outside the contract's length limits: below any sensible threshold.
+# Confidence given to readings that are no plate (outside the length limits, or fitting none of the deployment's
+# formats): below any sensible threshold, so they never come out as a confident plate.
 OUT_OF_RANGE_CONFIDENCE = 0.05
+# No plate has fewer characters than this, whatever the model's contract allows: one or two characters are a
+# badge, a sticker or a fragment of a plate.
+MIN_PLATE_LENGTH = 3
+# Runner-up texts of the beam kept with each reading, for multi-frame fusion.
+ALTERNATIVES = 2
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,9 @@ class TextRead:
     text: str
     confidence: float
     char_confidences: tuple[float, ...]
+    # The model's T x C output for this crop, and the beam's runner-up texts: a pass's frames are fused on them.
+    posteriors: np.ndarray | None = field(default=None, compare=False, repr=False)
+    alternatives: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -100,27 +114,23 @@ def decode_ctc(probs: np.ndarray, alphabet: str, blank: int) -> tuple[str, tuple
 
     Each character's confidence is the highest probability over the run of steps that produced it.
     """
-    if probs.ndim != 2 or probs.shape[0] == 0:
-        return "", ()
-    best = probs.argmax(axis=1)
-    best_p = probs[np.arange(len(best)), best]
-    chars: list[str] = []
-    confs: list[float] = []
-    prev = -1
-    for cls, p in zip(best.tolist(), best_p.tolist(), strict=True):
-        if cls not in (prev, blank):
-            chars.append(alphabet[cls])
-            confs.append(float(p))
-        elif cls == prev and cls != blank:
-            confs[-1] = max(confs[-1], float(p))
-        prev = cls
-    return "".join(chars), tuple(confs)
+    return ctc.greedy(probs, alphabet, blank)
 
 
 class PlateReader:
     """Read the text of a plate crop with the shipped (or a given) TFLite CTC model."""
 
-    def __init__(self, model_path: Path | None = None, num_threads: int = 1, backend: str = "auto") -> None:
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        num_threads: int = 1,
+        backend: str = "auto",
+        formats: Sequence[str] = (),
+    ) -> None:
+        try:
+            self.formats = parse_formats(formats)
+        except ValueError as exc:
+            raise ConfigError(f"vision.reader.formats: {exc}") from exc
         path = Path(model_path) if model_path is not None else default_model(DEFAULT_MODEL)
         if not path.is_file():
             raise ModelError(f"plate reader model {path} not found: reinstall edge-agent or fix the model path")
@@ -139,6 +149,7 @@ class PlateReader:
                 f"{path.name} outputs {classes} classes but its contract's alphabet has "
                 f"{len(c.alphabet)} + blank: ship the matching .tflite/.json pair"
             )
+        self.lengths = (max(c.min_length, MIN_PLATE_LENGTH), c.max_length)
         logger.debug("plate reader %s %s loaded (%dx%d)", path.name, c.version, c.width, c.height)
 
     @property
@@ -155,9 +166,26 @@ class PlateReader:
         c = self.contract
         grey = preprocess(crop_bgr, c.height, c.width)
         x = uint8_to_input(grey, self.model.input).reshape(self.model.input.shape)
-        probs = self.model.run(x)[0][0]
-        text, confs = decode_ctc(probs, c.alphabet, c.blank)
-        confidence = min(confs) if confs else 0.0
-        if not c.min_length <= len(text) <= c.max_length:
-            confidence = min(confidence, OUT_OF_RANGE_CONFIDENCE)
-        return TextRead(text=text, confidence=float(confidence), char_confidences=confs)
+        probs = np.asarray(self.model.run(x)[0][0], dtype=np.float32)
+        return self.decode(probs)
+
+    def decode(self, probs: np.ndarray) -> TextRead:
+        """The best text of the model's ``T x C`` output under the formats and length limits."""
+        c = self.contract
+        text, confs = ctc.greedy(probs, c.alphabet, c.blank)
+        hyps = ctc.beam_search(probs, c.alphabet, c.blank, self.formats, self.lengths)
+        for i, hyp in enumerate(hyps):
+            # The greedy path is the best alignment of its own text: its peaks are that text's confidences.
+            if hyp.text == text:
+                hyp_confs: tuple[float, ...] = confs
+            else:
+                path = self.align(probs, hyp.text)
+                hyp_confs = path.chars if path is not None else ()
+            if hyp_confs:
+                others = tuple(h.text for h in hyps[i + 1 : i + 1 + ALTERNATIVES])
+                return TextRead(hyp.text, min(hyp_confs), hyp_confs, probs, others)
+        return TextRead(text, min(min(confs, default=0.0), OUT_OF_RANGE_CONFIDENCE), confs, probs)
+
+    def align(self, probs: np.ndarray, text: str) -> ctc.Alignment | None:
+        """The best path that spells `text` in a crop's output (see ctc.align); None if it cannot fit."""
+        return ctc.align(probs, text, self.contract.alphabet, self.contract.blank)

@@ -45,6 +45,16 @@ BAD: list[tuple[str, list[tuple[str, str]], list[str]]] = [
         ["uplink.port: 70000 is out of range: expected a number <= 65535"],
     ),
     (
+        "reader-format",
+        [
+            (
+                "  detector: {input_size: [224, 384]}",
+                "  detector: {input_size: [224, 384]}\n  reader: {formats: [br, mercosul]}",
+            )
+        ],
+        [":14: vision.reader.formats: unknown plate format 'mercosul': use one of ar, br, nl, uk, us", "e.g. LLLDLDD"],
+    ),
+    (
         "threads-zero",
         [("threads: 2", "threads: 0")],
         ["vision.threads: 0 is out of range: expected a number >= 1"],
