@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -78,6 +78,8 @@ class PlateSighting:
     text: str
     confidence: float
     char_confidences: tuple[float, ...] = ()
+    posteriors: np.ndarray | None = field(default=None, compare=False, repr=False)
+    alternatives: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 class VisionPipeline:
@@ -96,7 +98,9 @@ class VisionPipeline:
         self.reader = reader
         self.masker = masker or Masker([])
         self.motion = MotionGate(motion) if motion is not None and motion.enabled else None
-        self.tracker = Tracker(tracker or TrackerConfig(), confirm=detector.confirm_confidence or 0.0)
+        self.tracker = Tracker(
+            tracker or TrackerConfig(), confirm=detector.confirm_confidence or 0.0, align=reader.align
+        )
         self.keep_crops = keep_crops
         self.frames = 0
         self.analysed = 0
@@ -118,7 +122,11 @@ class VisionPipeline:
         out = []
         for det in detections:
             read = read_views(self.reader, image, det.box)
-            out.append(PlateSighting(det, read.text, read.confidence, read.char_confidences))
+            out.append(
+                PlateSighting(
+                    det, read.text, read.confidence, read.char_confidences, read.posteriors, read.alternatives
+                )
+            )
         t2 = time.perf_counter()
         self.times["detect"].append((t1 - t0) * 1000)
         if detections:
@@ -159,6 +167,8 @@ class VisionPipeline:
                     text_conf=sighting.confidence,
                     char_confs=sighting.char_confidences if readable else (),
                     crop=crop,
+                    posteriors=sighting.posteriors if readable else None,
+                    alternatives=sighting.alternatives if readable else (),
                 )
             )
         t2 = time.perf_counter()
@@ -183,7 +193,10 @@ def models_for(cfg: Config) -> tuple[PlateDetector, PlateReader]:
         nms_iou=vision.detector.nms_iou,
         flip=vision.detector.flip,
     )
-    return detector, PlateReader(vision.reader.model, num_threads=vision.threads, backend=vision.runtime)
+    reader = PlateReader(
+        vision.reader.model, num_threads=vision.threads, backend=vision.runtime, formats=vision.reader.formats
+    )
+    return detector, reader
 
 
 def pipeline_for(cfg: Config, camera_index: int, detector: PlateDetector, reader: PlateReader) -> VisionPipeline:

@@ -5,7 +5,8 @@ that has just stopped); a frame that repeats the last box exactly (a camera drop
 frames) counts as a sighting but not as a speed measurement. When overlap alone is ambiguous
 (two plates close together) or absent (a fast car at a low frame rate), text similarity decides. A track ends
 when its plate has not been seen for `max_gap` seconds of stream time; it is then emitted once, with the text
-voted character by character over its frames, weighted by the reader's per-character confidence, provided the
+fused over its frames (``fusion.fuse``: every frame is asked how strongly it supports every candidate text, so a
+pass whose frames each read a different fragment still yields its plate), provided the
 detector was sure of the plate (`confirm` or more) on at least one frame: detections down to the detector's own
 threshold extend a pass, but a pass made only of weak ones (a badge, lettering on a van) is not reported. A car that
 stops keeps its track (the caller keeps running the detector while tracks are active), so stopping and going on
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge_agent.config import TrackerConfig
+from edge_agent.vision.fusion import Aligner, FrameRead, crop_weight, fuse
 
 Box = tuple[float, float, float, float]
 MAX_OBSERVATIONS = 600
@@ -41,6 +43,9 @@ class Observation:
     text_conf: float
     char_confs: tuple[float, ...] = ()
     crop: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # The reader's output for this frame and its runner-up texts (see fusion.py); absent, the track votes.
+    posteriors: np.ndarray | None = field(default=None, compare=False, repr=False)
+    alternatives: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,7 @@ class Track:
         self.hits = 0
         self.emitted = False
         self.reads: collections.deque[tuple[str, float, tuple[float, ...]]] = collections.deque(maxlen=MAX_OBSERVATIONS)
+        self.frames: collections.deque[FrameRead] = collections.deque(maxlen=MAX_OBSERVATIONS)
         self.best_score = -1.0
         self.best_det = 0.0
         self.best_box: Box = obs.box
@@ -126,6 +132,9 @@ class Track:
         self.best_det = max(self.best_det, obs.det_conf)
         if obs.text:
             self.reads.append((obs.text, obs.text_conf, obs.char_confs))
+            if obs.posteriors is not None:
+                weight = crop_weight(obs.det_conf, obs.box[2])
+                self.frames.append(FrameRead(obs.text, obs.text_conf, obs.posteriors, weight, obs.alternatives))
             score = obs.text_conf * obs.det_conf
             if score > self.best_score:
                 self.best_score, self.best_box, self.best_crop = score, obs.box, obs.crop
@@ -194,8 +203,9 @@ def direction_of(first: Box, last: Box) -> str:
 class Tracker:
     """Per-camera tracker; `update()` once per analysed frame (with or without observations)."""
 
-    def __init__(self, cfg: TrackerConfig, confirm: float = 0.0) -> None:
+    def __init__(self, cfg: TrackerConfig, confirm: float = 0.0, align: Aligner | None = None) -> None:
         self.cfg = cfg
+        self.align = align
         self.confirm = confirm if cfg.confirm_confidence is None else cfg.confirm_confidence
         self.tracks: list[Track] = []
         self.suppressed = 0
@@ -272,7 +282,10 @@ class Tracker:
     def _finish(self, track: Track) -> FinishedTrack | None:
         if track.emitted:
             return None
-        text, confidence = vote(track.reads)
+        if self.align is not None and track.frames and len(track.frames) == len(track.reads):
+            text, confidence, _ = fuse(track.frames, self.align)
+        else:
+            text, confidence = vote(track.reads)
         weak = track.best_det < self.confirm
         if len(track.reads) < self.cfg.min_frames or not text or confidence < self.cfg.min_confidence or weak:
             self.suppressed += 1

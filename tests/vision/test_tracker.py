@@ -181,6 +181,9 @@ class _OnePlate:
     def read(self, crop: np.ndarray) -> TextRead:
         return TextRead("ABC1234", 0.95, (0.95,) * 7)
 
+    def align(self, probs: np.ndarray, text: str) -> None:
+        return None
+
 
 @pytest.mark.parametrize(("interval", "analysed"), [(0.0, 60), (0.3, 22)])
 def test_pipeline_analyses_settled_plates_at_the_settled_interval(interval: float, analysed: int) -> None:
