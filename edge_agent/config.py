@@ -237,6 +237,11 @@ class ReaderConfig(Section):
         "A (either), e.g. [br] or [LLLDLDD]; a reading that fits none is never confident. Empty: any plate.",
     )
 
+    rectify: bool = Field(
+        True,
+        description="Turn tilted plates level (measured from the crop, up to 20 degrees) before reading them.",
+    )
+
     @field_validator("formats")
     @classmethod
     def _known_formats(cls, value: list[str]) -> list[str]:

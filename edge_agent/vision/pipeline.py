@@ -18,6 +18,7 @@ from edge_agent.vision.detector import Detection, PlateDetector
 from edge_agent.vision.masks import Masker
 from edge_agent.vision.motion import MotionGate
 from edge_agent.vision.reader import PlateReader, TextRead
+from edge_agent.vision.rectify import level
 from edge_agent.vision.tracker import FinishedTrack, Observation, Tracker
 
 # Detector boxes are widened a little before reading: the reader was trained on crops with a margin of -1% to
@@ -50,11 +51,16 @@ def read_views(
     image: np.ndarray,
     box: tuple[float, float, float, float],
     margins: tuple[float, ...] = VIEW_MARGINS,
+    rectify: bool = True,
 ) -> TextRead:
     """Read a plate on one crop per margin; the text with the largest sum of confidences wins.
 
+    With `rectify`, a tilted plate is turned level first (rectify.py) and the views are cut around its own box.
     The result is the winning text's most confident view, so its per-character confidences belong to one reading.
     """
+    levelled = level(image, box) if rectify else None
+    if levelled is not None:
+        image, box = levelled
     reads = []
     for margin in margins:
         crop = crop_plate(image, box, margin)
@@ -93,8 +99,10 @@ class VisionPipeline:
         motion: MotionConfig | None = None,
         tracker: TrackerConfig | None = None,
         keep_crops: bool = False,
+        rectify: bool = True,
     ) -> None:
         self.detector = detector
+        self.rectify = rectify
         self.reader = reader
         self.masker = masker or Masker([])
         self.motion = MotionGate(motion) if motion is not None and motion.enabled else None
@@ -121,7 +129,7 @@ class VisionPipeline:
         t1 = time.perf_counter()
         out = []
         for det in detections:
-            read = read_views(self.reader, image, det.box)
+            read = read_views(self.reader, image, det.box, rectify=self.rectify)
             out.append(
                 PlateSighting(
                     det, read.text, read.confidence, read.char_confidences, read.posteriors, read.alternatives
@@ -209,4 +217,5 @@ def pipeline_for(cfg: Config, camera_index: int, detector: PlateDetector, reader
         motion=cfg.vision.motion,
         tracker=cfg.vision.tracker,
         keep_crops=cfg.privacy.include_crop,
+        rectify=cfg.vision.reader.rectify,
     )
