@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from edge_agent.vision.detector import PlateDetector, iou  # noqa: E402
-from edge_agent.vision.pipeline import VisionPipeline, crop_plate  # noqa: E402
+from edge_agent.vision.pipeline import VisionPipeline, read_views  # noqa: E402
 from edge_agent.vision.reader import PlateReader  # noqa: E402
 from edge_agent.vision.scoring import char_errors, normalise_plate  # noqa: E402
 
@@ -123,6 +123,18 @@ def classify(pred: str, truth: str, tally: Tally) -> None:
             tally.pairs[f"{t}->{p}"] += 1
 
 
+def turned(
+    image: np.ndarray, box: tuple[float, float, float, float], degrees: float
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The photo turned by `degrees` about the plate's centre, and the upright box around the turned plate."""
+    x, y, w, h = box
+    m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), degrees, 1.0)
+    out = cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+    corners = cv2.transform(np.array([[[x, y], [x + w, y], [x + w, y + h], [x, y + h]]], np.float32), m)[0]
+    (x0, y0), (x1, y1) = corners.min(axis=0), corners.max(axis=0)
+    return out, (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+
+
 def load_rows(folder: Path) -> list[tuple[Path, str, tuple[float, float, float, float]]]:
     """(image, text, box) rows of one region."""
     with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
@@ -144,7 +156,16 @@ def main() -> int:
     ap.add_argument("--reader", type=Path, default=None, help="reader model (default: the shipped one)")
     ap.add_argument("--detector", type=Path, default=None, help="detector model (default: the shipped one)")
     ap.add_argument("--formats", default=None, help="plate formats, comma-separated (default: the reader's)")
+    ap.add_argument("--input-size", default=None, help="detector input HxW, e.g. 320x576 (default: the model's)")
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    ap.add_argument("--no-rectify", action="store_true", help="read the crops as cut, without levelling them")
+    ap.add_argument(
+        "--rotate",
+        type=float,
+        default=0.0,
+        help="turn every photo by this many degrees about its plate first (alternating sign), a stress test of"
+        " tilted plates; the labelled box becomes the upright box around the turned plate",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
     ap.add_argument("--list", action="store_true", help="print every misread plate (truth, reading)")
     args = ap.parse_args()
@@ -156,8 +177,9 @@ def main() -> int:
     if args.formats is not None:
         reader_kwargs["formats"] = [f for f in args.formats.split(",") if f]
     reader = PlateReader(args.reader, **reader_kwargs)
-    detector = PlateDetector(args.detector, num_threads=args.threads)
-    pipeline = VisionPipeline(detector, reader)
+    size = tuple(int(v) for v in args.input_size.split("x")) if args.input_size else None
+    detector = PlateDetector(args.detector, num_threads=args.threads, input_size=size)  # type: ignore[arg-type]
+    pipeline = VisionPipeline(detector, reader, rectify=not args.no_rectify)
     total = Tally()
     figures: dict[str, Any] = {
         "mode": "labelled boxes" if args.boxes else "pipeline",
@@ -166,9 +188,12 @@ def main() -> int:
     }
     for region in [r for r in args.regions.split(",") if r]:
         tally = Tally()
-        for path, text, box in load_rows(args.data / region):
+        for path, text, labelled in load_rows(args.data / region):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             truth = normalise_plate(text)
+            box = labelled
+            if image is not None and args.rotate:
+                image, box = turned(image, labelled, args.rotate * (1 if tally.plates % 2 else -1))
             tally.plates += 1
             tally.chars += len(truth)
             if image is None:
@@ -177,7 +202,7 @@ def main() -> int:
                 continue
             t0 = time.perf_counter()
             if args.boxes:
-                read = reader.read(crop_plate(image, box)).text
+                read = read_views(reader, image, box, rectify=not args.no_rectify).text
                 found = True
             else:
                 sightings = pipeline.sightings(image)
