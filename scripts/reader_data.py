@@ -1,4 +1,5 @@
-"""Training data for the plate reader: seeded chunks of synthetic crops plus the Argentine real crops.
+"""Training data for the plate reader: seeded chunks of synthetic crops, the Argentine real crops, and real
+plates from street photos labelled by a teacher (``scripts/label_teacher.py``), cut the way the pipeline cuts them.
 
 Kept free of TensorFlow so that generator worker processes start fast. Every chunk is drawn from
 ``np.random.default_rng([seed, epoch, chunk])``, so the data does not depend on how many workers made it and a
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -26,6 +28,21 @@ from edge_agent.vision.reader import preprocess  # noqa: E402
 
 AR_DIR = "plates-ar-crops"
 AR_HOLDOUT = 0.2
+# Real photos with boxes but no text: their plates are read by a teacher (label_teacher.py) and cut here.
+TEACHER_SETS = ("plates-open-lpr", "plates-ro-dashcam")
+TEACHER_HOLDOUT = 0.1
+# Around each labelled plate, this share of its size is kept on every side, so that box jitter, rotation and
+# the pipeline's widest view (12%) still cut from real pixels: frame, bolts, state name, bumper.
+CONTEXT = 0.35
+
+
+@dataclass(frozen=True)
+class RealPlate:
+    """A real plate in its surroundings: the region, the plate's box inside it (x, y, w, h) and its text."""
+
+    image: np.ndarray
+    box: tuple[float, float, float, float]
+    text: str
 
 
 def synth_chunk(job: tuple[int, int, int, int, int, int, float]) -> tuple[np.ndarray, list[str]]:
@@ -54,6 +71,104 @@ def ar_split(root: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]
         bucket = int(hashlib.sha256(path.name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         (held if bucket < AR_HOLDOUT else train).append((path, text))
     return train, held
+
+
+def _held_out(key: str, share: float) -> bool:
+    """A fixed, seed-independent choice of about `share` of the keys (by a hash of the key)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
+
+
+def teacher_split(root: Path, labels: Path) -> tuple[list[RealPlate], list[RealPlate]]:
+    """(train, held-out) real plates of the teacher-labelled sets; split by source photo, never by file.
+
+    `labels` holds one ``<set>.csv`` (image, plate_text) per set in ``TEACHER_SETS`` minus its ``plates-`` prefix,
+    as ``label_teacher.py --out`` writes it; a set without its file is skipped.
+    """
+    train: list[RealPlate] = []
+    held: list[RealPlate] = []
+    for name in TEACHER_SETS:
+        csv_path = labels / f"{name.removeprefix('plates-')}.csv"
+        if not csv_path.is_file():
+            continue
+        with csv_path.open(newline="", encoding="utf-8") as fh:
+            texts = {r["image"]: r["plate_text"].strip().upper() for r in csv.DictReader(fh)}
+        folder = root / name
+        with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
+            rows = [r for r in csv.DictReader(fh) if r["image"] in texts]
+        for r in rows:
+            img = cv2.imread(str(folder / "images" / r["image"]), cv2.IMREAD_COLOR)
+            if img is None:
+                raise FileNotFoundError(f"cannot read {folder / 'images' / r['image']}")
+            plate = _with_context(img, (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"])), texts[r["image"]])
+            (held if _held_out(f"{name}/{r['source']}", TEACHER_HOLDOUT) else train).append(plate)
+    return train, held
+
+
+def _with_context(img: np.ndarray, box: tuple[float, float, float, float], text: str) -> RealPlate:
+    """Keep only the plate and CONTEXT of its size around it (memory: the photos are 10x the plate)."""
+    x, y, w, h = box
+    pad = max(w, h * 2.0) * CONTEXT
+    x0, y0 = int(max(0, x - pad)), int(max(0, y - pad))
+    x1, y1 = int(min(img.shape[1], x + w + pad)), int(min(img.shape[0], y + h + pad))
+    return RealPlate(img[y0:y1, x0:x1].copy(), (x - x0, y - y0, w, h), text)
+
+
+def cut_like_pipeline(
+    rng: np.random.Generator, plate: RealPlate, height: int, width: int, jitter: float = 1.0
+) -> np.ndarray:
+    """A real plate cut as a camera and detector would hand it to the reader, then preprocessed.
+
+    The box's edges move as a detector's do (a few percent of the width, more of the height), the margin is one
+    of the pipeline's views (-2% to 12%), the plate turns a little, and the crop is shrunk, blurred, re-exposed
+    and re-compressed like a far, moving or night plate. ``jitter`` 0 gives the pipeline's own 4% crop.
+    """
+    x, y, w, h = plate.box
+    img = plate.image
+    if jitter > 0:
+        angle = float(rng.normal(0, 3.0))
+        if abs(angle) > 0.2:
+            m = cv2.getRotationMatrix2D((x + w / 2, y + h / 2), angle, 1.0)
+            img = cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REPLICATE)
+        ex = rng.normal(0, 0.035 * jitter, 2) * w
+        ey = rng.normal(0, 0.08 * jitter, 2) * h
+        margin = float(rng.uniform(-0.02, 0.12))
+    else:
+        ex, ey, margin = np.zeros(2), np.zeros(2), 0.04
+    x0 = max(0, int(np.floor(x - margin * w + ex[0])))
+    x1 = min(img.shape[1], int(np.ceil(x + w + margin * w + ex[1])))
+    y0 = max(0, int(np.floor(y - margin * h + ey[0])))
+    y1 = min(img.shape[0], int(np.ceil(y + h + margin * h + ey[1])))
+    crop = img[y0 : max(y1, y0 + 4), x0 : max(x1, x0 + 8)]
+    if jitter > 0:
+        crop = _camera_effects(rng, crop)
+    return preprocess(crop, height, width)
+
+
+def _camera_effects(rng: np.random.Generator, crop: np.ndarray) -> np.ndarray:
+    """Distance, focus, motion, exposure and compression, each at random and mild enough to stay legible."""
+    h, w = crop.shape[:2]
+    if rng.random() < 0.4:
+        target_h = float(rng.uniform(20, 44))
+        if target_h < h:
+            crop = cv2.resize(crop, (max(8, round(w * target_h / h)), round(target_h)), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.25:
+        crop = cv2.GaussianBlur(crop, (0, 0), float(rng.uniform(0.3, 0.9)) * min(1.0, crop.shape[0] / 40))
+    if rng.random() < 0.1:
+        n = int(rng.integers(3, 6))
+        kern = np.zeros((n, n), np.float32)
+        kern[n // 2] = 1.0 / n
+        crop = cv2.filter2D(crop, -1, kern)
+    f = crop.astype(np.float32)
+    if rng.random() < 0.5:
+        f = (f - 128) * rng.uniform(0.6, 1.3) + 128 + rng.uniform(-35, 35)
+    if rng.random() < 0.2:
+        f += rng.normal(0, rng.uniform(2, 10), f.shape).astype(np.float32)
+    crop = np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < 0.3:
+        ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
+        if ok:
+            crop = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return crop
 
 
 def load_images(items: list[tuple[Path, str]]) -> list[tuple[np.ndarray, str]]:

@@ -66,6 +66,12 @@ ARCHS: dict[str, tuple[int, int, list[tuple[str, int, int, int]]]] = {
         128,
         [("c", 16, 2, 2), ("c", 32, 2, 2), ("c", 48, 1, 1), ("c", 64, 2, 1), ("c", 64, 1, 1)],
     ),
+    # d40's input with about three times its width and one more block: capacity for real camera crops.
+    "r40": (
+        40,
+        128,
+        [("c", 24, 2, 2), ("c", 48, 2, 2), ("c", 64, 1, 1), ("c", 96, 2, 1), ("c", 96, 1, 1), ("c", 96, 1, 1)],
+    ),
     "d40w": (
         40,
         144,

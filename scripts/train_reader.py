@@ -60,6 +60,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--ar-fraction", type=float, default=0.04, help="share of each batch drawn from AR crops")
+    ap.add_argument(
+        "--teacher-labels",
+        type=Path,
+        default=None,
+        help="folder of label_teacher.py CSVs (open-lpr.csv, ro-dashcam.csv): real street plates to train on",
+    )
+    ap.add_argument(
+        "--real-fraction", type=float, default=0.3, help="share of each batch drawn from teacher-labelled plates"
+    )
+    ap.add_argument(
+        "--init", type=Path, default=None, help="start from this .keras checkpoint's weights (a fresh schedule)"
+    )
     ap.add_argument("--clean-rate", type=float, default=0.5, help="share of catalogue-style synthetic crops")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="TensorFlow intra/inter-op threads")
@@ -105,17 +117,40 @@ def mix_real(
     labels: list[str],
     real: list[tuple[np.ndarray, str]],
     frac: float,
+    start: int = 0,
 ) -> tuple[np.ndarray, list[str]]:
-    """Replace a share of a synthetic chunk by augmented real crops."""
+    """Replace a share of a synthetic chunk (at positions from `start` on) by augmented real crops."""
     if not real or frac <= 0:
         return xs, labels
-    n = round(len(labels) * frac)
+    n = min(len(labels) - start, round(len(labels) * frac))
     h, w = xs.shape[1:]
-    for i in rng.choice(len(labels), n, replace=False):
+    for i in start + rng.choice(len(labels) - start, n, replace=False):
         img, text = real[int(rng.integers(len(real)))]
         xs[i] = reader_data.augment_real(rng, img, h, w)
         labels[i] = text
     return xs, labels
+
+
+def mix_teacher(
+    rng: np.random.Generator,
+    xs: np.ndarray,
+    labels: list[str],
+    plates: list[reader_data.RealPlate],
+    frac: float,
+) -> tuple[np.ndarray, list[str], int]:
+    """Replace the first share of a chunk by real plates cut like the pipeline's crops; returns how many.
+
+    The chunk is shuffled before batching, so the positions do not matter.
+    """
+    if not plates or frac <= 0:
+        return xs, labels, 0
+    h, w = xs.shape[1:]
+    n = min(len(labels), round(len(labels) * frac))
+    for i in range(n):
+        plate = plates[int(rng.integers(len(plates)))]
+        xs[i] = reader_data.cut_like_pipeline(rng, plate, h, w)
+        labels[i] = plate.text
+    return xs, labels, n
 
 
 def evaluate(
@@ -152,10 +187,21 @@ def train(args: argparse.Namespace) -> dict[str, object]:
     real_train = reader_data.load_images(ar_train)
     real_held = reader_data.load_images(ar_held)
     syn_held = synthetic_holdout(args)
+    teacher_train: list[reader_data.RealPlate] = []
+    teacher_held: list[tuple[np.ndarray, str]] = []
+    if args.teacher_labels is not None:
+        teacher_train, held = reader_data.teacher_split(args.data_root, args.teacher_labels)
+        # Scored as the pipeline cuts them (4% margin, no jitter): the figure tracks the camera's case.
+        teacher_held = [
+            (np.dstack([reader_data.cut_like_pipeline(np.random.default_rng(0), p, h, w, jitter=0)] * 3), p.text)
+            for p in held
+        ]
     log.info(
-        "AR crops: %d train, %d held out; synthetic hold-out %d",
+        "AR crops: %d train, %d held out; teacher-labelled plates: %d train, %d held out; synthetic hold-out %d",
         len(real_train),
         len(real_held),
+        len(teacher_train),
+        len(teacher_held),
         len(syn_held),
     )
 
@@ -169,6 +215,9 @@ def train(args: argparse.Namespace) -> dict[str, object]:
         log.info("resumed after epoch %d", state["epoch"])
     else:
         model = reader_model.build_model(args.arch)
+        if args.init is not None:
+            model.set_weights(keras.models.load_model(args.init, compile=False).get_weights())
+            log.info("weights from %s", args.init)
         model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=5.0))
     opt = model.optimizer
     state.setdefault("commands", []).append("python scripts/train_reader.py " + " ".join(sys.argv[1:]))
@@ -221,7 +270,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             for chunk_x, chunk_labels in epoch_chunks(args, epoch, pool):
                 if done:
                     break
-                xs, labels = mix_real(rng, chunk_x, chunk_labels, real_train, args.ar_fraction)
+                xs, labels, n_street = mix_teacher(rng, chunk_x, chunk_labels, teacher_train, args.real_fraction)
+                xs, labels = mix_real(rng, xs, labels, real_train, args.ar_fraction, start=n_street)
                 order = rng.permutation(len(labels))
                 y_all, len_all = encode(labels)
                 for b in range(0, len(order) - args.batch + 1, args.batch):
@@ -236,6 +286,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                     state["steps"] = int(state["steps"]) + 1
             syn = evaluate(predict, [(np.dstack([x] * 3), t) for x, t in syn_held], h, w)
             ar = evaluate(predict, real_held, h, w)
+            street = evaluate(predict, teacher_held, h, w)
             secs = time.time() - t0
             digest = weights_digest(model)
             state["epoch"] = epoch + 1
@@ -246,6 +297,7 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                     "loss": float(np.mean(losses)),
                     "synthetic_exact": syn[0],
                     "ar_exact": ar[0],
+                    "street_exact": street[0],
                     "seconds": secs,
                     "samples": len(losses) * args.batch,
                     "lr": float(opt.learning_rate.numpy()),
@@ -253,7 +305,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                 }
             )
             log.info(
-                "epoch %d/%d loss %.3f synthetic exact %.3f char %.3f | AR held-out exact %.3f char %.3f | %.0f s"
+                "epoch %d/%d loss %.3f synthetic exact %.3f char %.3f | AR held-out exact %.3f char %.3f"
+                " | street held-out exact %.3f char %.3f | %.0f s"
                 " | weights %s",
                 epoch + 1,
                 args.epochs,
@@ -262,6 +315,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
                 syn[1],
                 ar[0],
                 ar[1],
+                street[0],
+                street[1],
                 secs,
                 digest,
             )
