@@ -17,7 +17,20 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
+FONT_DIRS = (
+    Path("/usr/share/fonts"),
+    Path("/usr/local/share/fonts"),
+    # ../shared/fonts beside the project: plate lettering that no Debian package carries (GL-Nummernschild).
+    Path(__file__).resolve().parents[3] / "shared" / "fonts",
+)
+# Lettering that real plates use, by region: US states' Highway Gothic (fonts-roadgeek, series B to E) and the
+# FE-Schrift of German and Mercosur plates (GL-Nummernschild, ../shared/fonts). A share of plates is drawn in
+# these so that the reader learns the real faces, not only faces that resemble them.
+REGION_FONTS: dict[str, tuple[str, ...]] = {
+    "us": ("RG2014B.ttf", "RG2014C.ttf", "RG2014D.ttf", "RG2014E.ttf"),
+    "eu": ("GL-Nummernschild-Mtl.ttf", "GL-Nummernschild-Eng.ttf", "RG2014D.ttf"),
+    "mercosur": ("GL-Nummernschild-Mtl.ttf", "GL-Nummernschild-Eng.ttf"),
+}
 
 # Roles: "plate" faces for the characters that are read (condensed grotesques, DIN, routed gothics, mono);
 # "deco" for state names and slogans (serifs, scripts, italics); both draw from many families so that the
@@ -201,9 +214,15 @@ def load_atlas(name: str) -> Atlas | None:
     return Atlas(name=path.name, glyphs=glyphs, height=height, cap_top=int(h_top), baseline=int(h_bottom))
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=16)
 def available(role: str) -> tuple[Atlas, ...]:
-    """All installed atlases of a role ("plate" or "deco"); raises when none is installed."""
+    """All installed atlases of a role ("plate", "deco" or "region:<style>"); raises when none is installed.
+
+    A region with no font of its own, or none installed, falls back to the plate faces.
+    """
+    if role.startswith("region:"):
+        region = tuple(a for a in (load_atlas(n) for n in REGION_FONTS.get(role[7:], ())) if a is not None)
+        return region or available("plate")
     names = PLATE_FONTS if role == "plate" else DECO_FONTS
     atlases = tuple(a for a in (load_atlas(n) for n in names) if a is not None)
     if not atlases:
@@ -225,10 +244,11 @@ def installed_digest() -> dict[str, object]:
     a font package's new release) changes every synthetic plate, and so the trained weights."""
     h = hashlib.sha256()
     found = 0
-    for name in PLATE_FONTS + DECO_FONTS:
+    for name in dict.fromkeys(PLATE_FONTS + DECO_FONTS + sum(REGION_FONTS.values(), ())):
         path = _find(name)
         if path is None:
             continue
         found += 1
         h.update(name.encode() + b"\0" + path.read_bytes())
-    return {"installed": found, "of": len(PLATE_FONTS) + len(DECO_FONTS), "sha256": h.hexdigest()[:16]}
+    total = len(set(PLATE_FONTS + DECO_FONTS + sum(REGION_FONTS.values(), ())))
+    return {"installed": found, "of": total, "sha256": h.hexdigest()[:16]}

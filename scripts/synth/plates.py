@@ -36,6 +36,8 @@ STYLES = ("us", "eu", "mercosur", "br-old", "ar-old")
 STYLE_WEIGHTS = (0.72, 0.07, 0.09, 0.04, 0.08)
 ASPECT = {"us": 2.0, "eu": 4.7, "mercosur": 3.08, "br-old": 3.08, "ar-old": 2.28}
 TWO_LINE_RATE = 0.04
+# Share of plates whose characters are drawn in their region's real lettering (fonts.REGION_FONTS).
+REGION_FONT_RATE = 0.35
 
 Colour = tuple[int, int, int]
 
@@ -164,7 +166,8 @@ def _emblem(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def _main_text(rng: np.random.Generator, grouped: str, cap_h: int, max_w: int, style: str) -> tuple[np.ndarray, list]:
     """Mask of the characters that are read, and the emblems (mask, x offset) that separate their groups."""
-    atlas = fonts.available("plate")[int(rng.integers(len(fonts.available("plate"))))]
+    role = f"region:{style}" if rng.random() < REGION_FONT_RATE else "plate"
+    atlas = fonts.available(role)[int(rng.integers(len(fonts.available(role))))]
     gap = float(rng.uniform(0.05, 0.25))
     footed_one = bool(rng.random() < 0.3)
     sep = "space"
