@@ -1,6 +1,7 @@
 """Measure the shipped pipeline end to end on real scenes: `real-scenes-validation` (validation only, AGPL).
 
-Each photo goes through the same detector and reader as `edge-agent read IMAGE` (1 thread by default). A plate is
+Each photo goes through the same code as `edge-agent read IMAGE` (1 thread by default): its detector input
+chosen by the photo's size (readcmd.STILL_INPUTS), the mirrored pass, rectification, five views, beam search. A plate is
 *found* when a detection overlaps its labelled box at IoU >= 0.5; its reading is the text of the best-overlapping
 detection. Prints, per region and overall: exact-plate and character accuracy, plate-found rate, reading given
 found, the time per photo, and the error anatomy of the plates found but misread (characters inserted at the
@@ -35,6 +36,7 @@ sys.path.insert(0, str(REPO))
 
 from edge_agent.vision.detector import PlateDetector, iou  # noqa: E402
 from edge_agent.vision.pipeline import VisionPipeline, read_views  # noqa: E402
+from edge_agent.vision.readcmd import Reader  # noqa: E402
 from edge_agent.vision.reader import PlateReader  # noqa: E402
 from edge_agent.vision.scoring import char_errors, normalise_plate  # noqa: E402
 
@@ -177,9 +179,16 @@ def main() -> int:
     if args.formats is not None:
         reader_kwargs["formats"] = [f for f in args.formats.split(",") if f]
     reader = PlateReader(args.reader, **reader_kwargs)
-    size = tuple(int(v) for v in args.input_size.split("x")) if args.input_size else None
-    detector = PlateDetector(args.detector, num_threads=args.threads, input_size=size)  # type: ignore[arg-type]
-    pipeline = VisionPipeline(detector, reader, rectify=not args.no_rectify)
+    # The pipeline exactly as `edge-agent read IMAGE` runs it (its detector input chosen by the photo's size),
+    # unless --input-size fixes the detector's input.
+    still = Reader(threads=args.threads, reader=reader, detector_model=args.detector)
+    detector = still.detector
+    assert detector is not None
+    fixed = None
+    if args.input_size:
+        size = tuple(int(v) for v in args.input_size.split("x"))
+        detector = PlateDetector(args.detector, num_threads=args.threads, input_size=size)  # type: ignore[arg-type]
+        fixed = VisionPipeline(detector, reader, rectify=not args.no_rectify)
     total = Tally()
     figures: dict[str, Any] = {
         "mode": "labelled boxes" if args.boxes else "pipeline",
@@ -205,7 +214,10 @@ def main() -> int:
                 read = read_views(reader, image, box, rectify=not args.no_rectify).text
                 found = True
             else:
-                sightings = pipeline.sightings(image)
+                if fixed is not None:
+                    sightings = fixed.sightings(image)
+                else:
+                    sightings = still.sightings(image, rectify=not args.no_rectify)
                 tally.ms.append((time.perf_counter() - t0) * 1000)
                 overlaps = [float(iou(np.array(box), np.array([s.detection.box]))[0]) for s in sightings]
                 best = int(np.argmax(overlaps)) if overlaps else -1

@@ -19,10 +19,17 @@ from edge_agent.capture.replay import ReplaySource
 from edge_agent.config import VIDEO_SUFFIXES, DetectorConfig, MotionConfig, TrackerConfig
 from edge_agent.errors import CaptureError, EdgeAgentError, InvalidInputError
 from edge_agent.vision.detector import PlateDetector
-from edge_agent.vision.pipeline import VisionPipeline
+from edge_agent.vision.pipeline import PlateSighting, VisionPipeline
 from edge_agent.vision.reader import PlateReader
 
 logger = logging.getLogger(__name__)
+
+# A still image is looked at once, so the detector sees it as large as it usefully can: the largest of these
+# inputs (height, width) that shows the photo at no more than STILL_SCALE of its size. The detector was trained
+# on plates 20-60 px wide in its input; a 1280x720 photo shrunk to the default 224x384 turns a 60 px plate
+# into 18 px, which it misses. A camera keeps its configured input (vision.detector.input_size).
+STILL_INPUTS = ((224, 384), (256, 448), (288, 512), (320, 576))
+STILL_SCALE = 0.5
 
 
 def _image(path: Path) -> Any:
@@ -37,13 +44,41 @@ def _image(path: Path) -> Any:
 class Reader:
     """Holds the models once for all inputs of a `read` invocation."""
 
-    def __init__(self, threads: int = 1, crops_only: bool = False, backend: str = "auto") -> None:
-        self.reader = PlateReader(num_threads=threads, backend=backend)
+    def __init__(
+        self,
+        threads: int = 1,
+        crops_only: bool = False,
+        backend: str = "auto",
+        reader: PlateReader | None = None,
+        detector_model: Path | None = None,
+    ) -> None:
+        self.reader = reader or PlateReader(num_threads=threads, backend=backend)
         # A still image gets one look, so it runs the way the model recommends (its mirrored pass, if any); a video
         # runs as a camera does, where the tracker sees each plate on many frames.
-        self.detector = None if crops_only else PlateDetector(num_threads=threads, backend=backend)
+        self._threads, self._backend, self._model = threads, backend, detector_model
+        self.detector = None if crops_only else PlateDetector(detector_model, num_threads=threads, backend=backend)
         self._video_detector: PlateDetector | None = None
-        self._threads, self._backend = threads, backend
+        self._still: dict[tuple[int, int], PlateDetector] = {}
+
+    def still_detector(self, height: int, width: int) -> PlateDetector:
+        """The detector for a still image of this size (see STILL_INPUTS), made on first use."""
+        assert self.detector is not None
+        size = STILL_INPUTS[0]
+        for h, w in STILL_INPUTS:
+            if min(h / height, w / width) <= STILL_SCALE:
+                size = (h, w)
+        if size == self.detector.input_size:
+            return self.detector
+        if size not in self._still:
+            self._still[size] = PlateDetector(
+                self._model, num_threads=self._threads, backend=self._backend, input_size=size
+            )
+        return self._still[size]
+
+    def sightings(self, image: Any, rectify: bool = True) -> list[PlateSighting]:
+        """Every plate on one still image, detected and read."""
+        detector = self.still_detector(*image.shape[:2])
+        return VisionPipeline(detector, self.reader, rectify=rectify).sightings(image)
 
     def video_detector(self) -> PlateDetector:
         """The detector as `edge-agent run` configures it by default, made on first use."""
@@ -52,7 +87,9 @@ class Reader:
         if self.detector.flip == flip:
             return self.detector
         if self._video_detector is None:
-            self._video_detector = PlateDetector(num_threads=self._threads, backend=self._backend, flip=flip)
+            self._video_detector = PlateDetector(
+                self._model, num_threads=self._threads, backend=self._backend, flip=flip
+            )
         return self._video_detector
 
     def crop(self, path: Path) -> dict[str, Any]:
@@ -69,9 +106,7 @@ class Reader:
 
     def image(self, path: Path) -> dict[str, Any]:
         """Every plate on one image."""
-        assert self.detector is not None
         image = _image(path)
-        pipeline = VisionPipeline(self.detector, self.reader)
         plates = [
             {
                 "text": s.text,
@@ -79,7 +114,7 @@ class Reader:
                 "box": [round(v) for v in s.detection.box],
                 "box_confidence": round(s.detection.confidence, 4),
             }
-            for s in pipeline.sightings(image)
+            for s in self.sightings(image)
             if s.text
         ]
         return {"path": str(path), "plates": plates}
