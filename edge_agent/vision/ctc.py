@@ -163,13 +163,16 @@ def beam_search(
         beams = {k: (a / total, b / total) for k, (a, b) in ranked}
     out = []
     for prefix, (pb, pnb) in beams.items():
-        n = len(prefix)
-        complete = any(len(m) == n for m in masks) if masks else lo <= n <= hi
-        if not complete:
-            continue
-        out.append(Hypothesis("".join(alphabet[c] for c in prefix), pb + pnb))
+        complete = any(_spells(m, prefix) for m in masks) if masks else lo <= len(prefix) <= hi
+        if complete:
+            out.append(Hypothesis("".join(alphabet[c] for c in prefix), pb + pnb))
     out.sort(key=lambda h: h.probability, reverse=True)
     return out
+
+
+def _spells(mask: np.ndarray, prefix: tuple[int, ...]) -> bool:
+    """Whether `prefix` is a whole text of the format (its length, and each position's class)."""
+    return len(mask) == len(prefix) and all(mask[i, p] for i, p in enumerate(prefix))
 
 
 def _fits(mask: np.ndarray, prefix: tuple[int, ...], c: int) -> bool:

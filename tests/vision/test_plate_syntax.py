@@ -68,6 +68,13 @@ def test_a_reading_that_fits_no_format_gives_no_hypothesis() -> None:
     assert ctc.beam_search(probs, ALPHABET, BLANK, parse_formats(["LLDD"]))[0].text == "AB12"
 
 
+def test_a_text_must_fit_the_format_of_its_own_length() -> None:
+    # "1234" starts the five-digit format and has the length of LLDD, but is a text of neither.
+    probs = steps(*plate("1234"))
+    assert ctc.beam_search(probs, ALPHABET, BLANK, ("LLDD", "DDDDD")) == []
+    assert ctc.beam_search(probs, ALPHABET, BLANK, ("LLDD", "DDDD"))[0].text == "1234"
+
+
 def test_lengths_bound_the_unconstrained_search() -> None:
     probs = steps(*plate("AB"))
     assert ctc.beam_search(probs, ALPHABET, BLANK, lengths=(3, 10)) == []
