@@ -136,6 +136,16 @@ def _background(rng: np.random.Generator, h: int, w: int, dark: bool) -> np.ndar
     return img
 
 
+def _sticker_pair(height: int) -> np.ndarray:
+    """Two round stickers one above the other between the groups (Czech and Slovak inspection stickers): to a
+    reader that has not seen them they look like an 8, and they are not part of the reading."""
+    r = max(2, height // 4 - 1)
+    m = np.zeros((height, 2 * r + 3), np.uint8)
+    cv2.circle(m, (r + 1, height // 4), r, 255, -1)
+    cv2.circle(m, (r + 1, 3 * height // 4), r, 255, -1)
+    return m
+
+
 def _emblem(rng: np.random.Generator, size: int) -> np.ndarray:
     """Mask of a separator emblem: disc, star, diamond, heart-ish blob or a random state-like polygon."""
     m = np.zeros((size, size), np.uint8)
@@ -173,7 +183,7 @@ def _main_text(rng: np.random.Generator, grouped: str, cap_h: int, max_w: int, s
     sep = "space"
     if " " in grouped:
         sep = str(rng.choice(["space", "dash", "dot", "emblem", "none"], p=[0.35, 0.2, 0.08, 0.22, 0.15]))
-        if style in ("eu", "mercosur", "ar-old") and sep == "emblem":
+        if style in ("mercosur", "ar-old") and sep == "emblem":
             sep = "space"
     pieces: list[tuple[str, np.ndarray]] = []
     for i, group in enumerate(grouped.split(" ")):
@@ -187,6 +197,8 @@ def _main_text(rng: np.random.Generator, grouped: str, cap_h: int, max_w: int, s
                 dot = np.zeros((fonts.REF_CAP, fonts.REF_CAP // 2), np.uint8)
                 cv2.circle(dot, (fonts.REF_CAP // 4, fonts.REF_CAP // 2), fonts.REF_CAP // 9, 255, -1)
                 pieces.append(("ink", dot))
+            elif sep == "emblem" and style == "eu":
+                pieces.append(("emblem", _sticker_pair(int(fonts.REF_CAP * rng.uniform(0.8, 1.05)))))
             elif sep == "emblem":
                 pieces.append(("emblem", _emblem(rng, int(fonts.REF_CAP * rng.uniform(0.7, 1.1)))))
             elif sep == "space":
