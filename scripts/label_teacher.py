@@ -61,13 +61,13 @@ def plate_text(raw: str) -> str:
 
 def label(  # type: ignore[no-untyped-def]
     rec, image: np.ndarray, box: tuple[float, float, float, float], min_conf: float, min_votes: int
-) -> tuple[str, float, str]:
-    """(text or "", mean confidence of its views, why not kept)."""
+) -> tuple[str, float, int, str]:
+    """(the views' most voted text, its mean confidence, its votes, why it is not kept or "")."""
     x, y, w, h = box
     crops = [crop(image, box, m) for m in MARGINS]
     crops.append(crop(image, (x - 0.02 * w, y + TIGHT_ROWS * h, w * 1.04, h * (1 - 2 * TIGHT_ROWS)), 0.0))
     if any(c.shape[0] < 8 or c.shape[1] < 16 for c in crops):
-        return "", 0.0, "too small"
+        return "", 0.0, 0, "too small"
     results, _ = rec(crops)
     votes: dict[str, list[float]] = {}
     for t, c in results:
@@ -75,12 +75,12 @@ def label(  # type: ignore[no-untyped-def]
     text, confs = max(votes.items(), key=lambda kv: (len(kv[1]), sum(kv[1])))
     conf = float(np.mean(confs))
     if len(confs) < min_votes:
-        return "", conf, "views disagree"
+        return text, conf, len(confs), "views disagree"
     if conf < min_conf:
-        return "", conf, "low confidence"
+        return text, conf, len(confs), "low confidence"
     if not 4 <= len(text) <= 9:
-        return "", conf, "length"
-    return text, conf, ""
+        return text, conf, len(confs), "length"
+    return text, conf, len(confs), ""
 
 
 def main() -> int:
@@ -90,6 +90,12 @@ def main() -> int:
     ap.add_argument("--min-conf", type=float, default=0.85, help="least mean confidence kept (default 0.85)")
     ap.add_argument("--min-votes", type=int, default=3, help="views of the five that must agree (default 3)")
     ap.add_argument("--validate", type=Path, help="score the rule on a folder that has plate_text")
+    ap.add_argument(
+        "--all",
+        type=Path,
+        help="also write every plate's most voted text, kept or not (image, plate_text, confidence, votes, why):"
+        " label_agree.py keeps those the project's own reader reads alike",
+    )
     args = ap.parse_args()
     folder = args.validate or args.dataset
     if folder is None or not (folder / "labels.csv").is_file():
@@ -99,6 +105,7 @@ def main() -> int:
     with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     kept: list[tuple[str, str, float]] = []
+    every: list[tuple[str, str, float, int, str]] = []
     why: dict[str, int] = {}
     right = wrong = 0
     for r in rows:
@@ -107,8 +114,9 @@ def main() -> int:
             why["unreadable"] = why.get("unreadable", 0) + 1
             continue
         box = (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"]))
-        text, conf, reason = label(rec, image, box, args.min_conf, args.min_votes)
-        if not text:
+        text, conf, votes, reason = label(rec, image, box, args.min_conf, args.min_votes)
+        every.append((r["image"], text, conf, votes, reason))
+        if reason:
             why[reason] = why.get(reason, 0) + 1
             continue
         kept.append((r["image"], text, conf))
@@ -128,6 +136,13 @@ def main() -> int:
             w.writerow(["image", "plate_text", "confidence"])
             for image_name, text, conf in kept:
                 w.writerow([image_name, text, f"{conf:.4f}"])
+    if args.all:
+        args.all.parent.mkdir(parents=True, exist_ok=True)
+        with args.all.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["image", "plate_text", "confidence", "votes", "why"])
+            for image_name, text, conf, votes, reason in every:
+                w.writerow([image_name, text, f"{conf:.4f}", votes, reason])
     return 0
 
 
