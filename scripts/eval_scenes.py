@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from edge_agent.vision.detector import PlateDetector, iou  # noqa: E402
 from edge_agent.vision.pipeline import VisionPipeline, read_views  # noqa: E402
 from edge_agent.vision.readcmd import Reader  # noqa: E402
-from edge_agent.vision.reader import PlateReader  # noqa: E402
+from edge_agent.vision.reader import OUT_OF_RANGE_CONFIDENCE, PlateReader, TextRead, decode_ctc  # noqa: E402
 from edge_agent.vision.scoring import char_errors, normalise_plate  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "real-scenes-validation"
@@ -125,6 +125,17 @@ def classify(pred: str, truth: str, tally: Tally) -> None:
             tally.pairs[f"{t}->{p}"] += 1
 
 
+class GreedyReader(PlateReader):
+    """The reader as it decoded before the beam search: best class per step, length limits only (ablation)."""
+
+    def decode(self, probs: np.ndarray) -> TextRead:
+        text, confs = decode_ctc(probs, self.contract.alphabet, self.contract.blank)
+        confidence = min(confs, default=0.0)
+        if not self.lengths[0] <= len(text) <= self.lengths[1]:
+            confidence = min(confidence, OUT_OF_RANGE_CONFIDENCE)
+        return TextRead(text, confidence, confs, probs)
+
+
 def turned(
     image: np.ndarray, box: tuple[float, float, float, float], degrees: float
 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
@@ -161,6 +172,7 @@ def main() -> int:
     ap.add_argument("--input-size", default=None, help="detector input HxW, e.g. 320x576 (default: the model's)")
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     ap.add_argument("--no-rectify", action="store_true", help="read the crops as cut, without levelling them")
+    ap.add_argument("--greedy", action="store_true", help="decode greedily instead of the beam search (ablation)")
     ap.add_argument(
         "--rotate",
         type=float,
@@ -178,7 +190,7 @@ def main() -> int:
     reader_kwargs: dict[str, Any] = {"num_threads": args.threads}
     if args.formats is not None:
         reader_kwargs["formats"] = [f for f in args.formats.split(",") if f]
-    reader = PlateReader(args.reader, **reader_kwargs)
+    reader = (GreedyReader if args.greedy else PlateReader)(args.reader, **reader_kwargs)
     # The pipeline exactly as `edge-agent read IMAGE` runs it (its detector input chosen by the photo's size),
     # unless --input-size fixes the detector's input.
     still = Reader(threads=args.threads, reader=reader, detector_model=args.detector)
