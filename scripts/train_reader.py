@@ -220,6 +220,8 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             log.info("weights from %s", args.init)
         model.compile(optimizer=keras.optimizers.Adam(args.lr, clipnorm=5.0))
     opt = model.optimizer
+    if args.teacher_labels is not None:
+        state["teacher"] = {"labels": str(args.teacher_labels), "train": len(teacher_train), "held": len(teacher_held)}
     state.setdefault("commands", []).append("python scripts/train_reader.py " + " ".join(sys.argv[1:]))
 
     def progress(seconds: float, steps: int) -> float:
@@ -386,10 +388,20 @@ def export(args: argparse.Namespace, model: Any, state: dict[str, Any], ar_count
             "threads": args.threads,
             "seconds": round(float(state["seconds"])),
             "data": [
-                f"synthetic plates (scripts/synth, {samples} crops drawn fresh, about"
-                f" {100 * (1 - args.ar_fraction):.0f}% of the samples)",
+                f"synthetic plates (scripts/synth, {samples} crops drawn fresh)",
                 f"plates-ar-crops (MIT, ankandrew/fast-plate-ocr 3841f1e): {ar_counts[0]} train, "
-                f"{ar_counts[1]} held out",
+                f"{ar_counts[1]} held out, {100 * args.ar_fraction:.0f}% of the samples",
+                *(
+                    [
+                        "real street plates, text by the PP-OCRv4 teacher (scripts/label_teacher.py, label_agree.py):"
+                        " plates-open-lpr (Apache-2.0, faisalthaheem/open-lpr-dataset-plate-detection 7251620) and"
+                        " plates-ro-dashcam (MIT, RobertLucian/license-plate-dataset f00f309):"
+                        f" {state['teacher']['train']} train, {state['teacher']['held']} held out by source photo,"
+                        f" {100 * args.real_fraction:.0f}% of the samples, cut like the pipeline's crops"
+                    ]
+                    if "teacher" in state
+                    else []
+                ),
             ],
             "platform": platform(),
             "history": state["history"],
