@@ -91,12 +91,18 @@ def decode(data: bytes) -> PlateRead:
             raise MalformedError(f"unsupported read plaintext version {obj.get('v') if isinstance(obj, dict) else '?'}")
         crop = obj.get("crop_jpeg_b64")
         box = obj.get("box")
+        models = obj.get("models", {})
+        if not isinstance(models, dict):
+            raise MalformedError("read plaintext: models is not a mapping")
+        confidence = float(obj["confidence"])
+        if not 0.0 <= confidence <= 1.0:  # also false for NaN
+            raise MalformedError("read plaintext: confidence is not a number from 0 to 1")
         return PlateRead(
             read_id=bytes.fromhex(obj["read_id"]),
             device_id=str(obj["device_id"]),
             camera=str(obj["camera"]),
             text=str(obj["plate"]),
-            confidence=float(obj["confidence"]),
+            confidence=confidence,
             first_seen=int(obj["first_seen_ms"]) / 1000.0,
             last_seen=int(obj["last_seen_ms"]) / 1000.0,
             frames=int(obj["frames"]),
@@ -104,9 +110,9 @@ def decode(data: bytes) -> PlateRead:
             clock_synced=bool(obj["clock_synced"]),
             box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box is not None else None,
             crop_jpeg=base64.b64decode(crop, validate=True) if crop is not None else None,
-            models={str(k): str(v) for k, v in obj.get("models", {}).items()},
+            models={str(k): str(v) for k, v in models.items()},
         )
     except MalformedError:
         raise
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
         raise MalformedError(f"read plaintext does not parse ({type(exc).__name__})") from None

@@ -6,8 +6,11 @@ leaves either the broker or the device holding the read, and the resend is store
 
 Anything that does not verify (unknown device, bad signature, unknown key id, malformed bytes, a device writing
 another device's read) is counted, logged without its content, acknowledged to the broker (so it is not
-redelivered forever) and never receipted. A bundle (several envelopes in one message) is opened envelope by
-envelope; the message is acknowledged once its batch is committed, like any other.
+redelivered forever) and never receipted. Failures are handled message by message: whatever one message raises,
+even an error nobody foresaw, it is rejected alone, counted by reason, and the rest of its batch goes on. A
+message that held its batch would also hold a slot of the ingest's Receive Maximum for good, and enough of them
+stop the broker delivering anything, to every device, across restarts. A bundle (several envelopes in one
+message) is opened envelope by envelope; the message is acknowledged once its batch is committed, like any other.
 
 Two threads share the work so that the CPU-bound and the I/O-bound halves overlap: the opener verifies and
 decrypts a batch while the committer waits for the previous batch's durable commit, then sends its receipts and
@@ -46,6 +49,9 @@ from edge_agent.ingest.store import Store, StoredRead, open_store
 from edge_agent.mqtt import new_client, reason_failed, tls_context
 
 logger = logging.getLogger(__name__)
+
+# A status message is a few hundred bytes of flat JSON; anything far larger is refused before it is parsed.
+MAX_STATUS_BYTES = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -262,31 +268,43 @@ class IngestService:
         now = time.time()
         opened = _Opened([], [], batch)
         for item in batch:
-            parts = item.topic.split("/")
-            if len(parts) < 4 or parts[-3] != "v1":
-                self._reject("malformed", item.topic, "unexpected topic")
-                continue
-            device_id, kind = parts[-2], parts[-1]
-            if kind == "status":
-                status = self._parse_status(device_id, item.payload, now)
-                if status is not None:
-                    opened.statuses.append(status)
-                continue
             try:
-                envelopes = split_payload(item.payload)
-            except MalformedError as exc:
-                self._reject("malformed", item.topic, str(exc))
-                continue
-            if len(envelopes) > 1:
-                self.counters["bundles"] += 1
-            for envelope in envelopes:
-                try:
-                    header, read = self.opener.open(envelope, expected_device=device_id)
-                except (MalformedError, SignatureError, UnknownKeyError, CryptoError) as exc:
-                    self._reject(_reason(exc), item.topic, str(exc))
-                    continue
-                opened.good.append(StoredRead(header, read, now))
+                self._open_one(item, opened, now)
+            except Exception as exc:
+                # Never foreseen, so never trusted: this message alone is rejected (and acknowledged with its batch).
+                self._reject("unexpected", item.topic, f"{type(exc).__name__} while opening it")
         return opened
+
+    def _open_one(self, item: _Incoming, opened: _Opened, now: float) -> None:
+        """Verify and decrypt one message into `opened`; a reject is counted and the message is left out."""
+        parts = item.topic.split("/")
+        if len(parts) < 4 or parts[-3] != "v1":
+            self._reject("malformed", item.topic, "unexpected topic")
+            return
+        device_id, kind = parts[-2], parts[-1]
+        if kind == "status":
+            status = self._parse_status(device_id, item.payload, now)
+            if status is not None:
+                opened.statuses.append(status)
+            return
+        try:
+            envelopes = split_payload(item.payload)
+        except MalformedError as exc:
+            self._reject("malformed", item.topic, str(exc))
+            return
+        if len(envelopes) > 1:
+            self.counters["bundles"] += 1
+        for envelope in envelopes:
+            try:
+                header, read = self.opener.open(envelope, expected_device=device_id)
+            except (MalformedError, SignatureError, UnknownKeyError, CryptoError) as exc:
+                self._reject(_reason(exc), item.topic, str(exc))
+                continue
+            except Exception as exc:
+                # One envelope of a bundle fails alone; its neighbours are still stored and receipted.
+                self._reject("unexpected", item.topic, f"{type(exc).__name__} while opening an envelope")
+                continue
+            opened.good.append(StoredRead(header, read, now))
 
     def _commit(self, opened: _Opened) -> None:
         """Store durably, then receipt, then acknowledge to the broker; a store error raises before any of it."""
@@ -318,12 +336,20 @@ class IngestService:
                 self.counters["receipts"] += 1
 
     def _parse_status(self, device_id: str, payload: bytes, now: float) -> tuple[str, str, str, float] | None:
-        try:
-            state = str(json.loads(payload).get("state", "unknown")) if payload else "cleared"
-        except (ValueError, AttributeError):
-            self._reject("malformed", device_id, "status is not JSON")
+        if len(payload) > MAX_STATUS_BYTES:
+            self._reject("oversize", device_id, f"status of {len(payload)} bytes (at most {MAX_STATUS_BYTES})")
             return None
-        return (device_id, state, payload.decode("utf-8", "replace"), now)
+        if not payload:
+            return (device_id, "cleared", "", now)
+        try:
+            status = json.loads(payload)
+        except (ValueError, RecursionError):
+            self._reject("malformed", device_id, "status is not JSON (or nested too deep)")
+            return None
+        if not isinstance(status, dict):
+            self._reject("malformed", device_id, "status is not a JSON object")
+            return None
+        return (device_id, str(status.get("state", "unknown"))[:64], payload.decode("utf-8", "replace"), now)
 
     def _reject(self, reason: str, where: str, detail: str) -> None:
         self.counters[f"rejected_{reason}"] += 1

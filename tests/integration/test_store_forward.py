@@ -6,6 +6,7 @@ process, an ingest stopped and started, forged receipts, ACL refusals).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -22,6 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge_agent.config import Config
+from edge_agent.crypto import envelope as envelope_module
 from edge_agent.crypto.envelope import MAX_BUNDLE_BYTES, Sealer, pack_bundle, sealer_for, sign_receipt, verifier_for
 from edge_agent.crypto.keys import load_signing_key
 from edge_agent.errors import IngestError
@@ -384,3 +386,52 @@ def test_no_plaintext_on_device_disk_or_logs(city: LocalCity, tmp_path: Path, ca
     assert "PRIV" not in log_text
     # and the city did decrypt them
     assert stored_ids(tmp_path / "reads.db")[1] == 30
+
+
+def _sealed_with_plaintext(sealer: Sealer, read: PlateRead, plaintext: bytes, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    """A correctly signed envelope whose plaintext is `plaintext` (a device with a broken or hostile encoder)."""
+    with monkeypatch.context() as m:
+        m.setattr(envelope_module, "encode", lambda _read: plaintext)
+        return sealer.seal(read, 1)
+
+
+def test_poison_messages_are_rejected_alone_and_good_reads_go_on(
+    city: LocalCity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each poison below stopped the whole batch it came in, unacknowledged: its slots of the ingest's Receive
+    # Maximum stayed taken, other devices' reads in the batch were never receipted, and a restart got it again.
+    ingest = _ingest(city, tmp_path)
+    cam2 = Device(city, "cam-2")
+    cam1 = Device(city, "cam-1")
+    raw = TestClient(city.broker, city.pki, city.pki.device("cam-1"), "cam-1-raw")
+    try:
+        now = time.time()
+        base = PlateRead(new_read_id(), "cam-1", "n", "POISON1", 0.9, now, now).to_dict()
+        poisons = {
+            "models-list": json.dumps({**base, "models": ["d40"]}).encode(),
+            "nan": json.dumps({**base, "confidence": float("nan")}).encode(),
+            "deep": b'{"v":1,"x":' + b"[" * 5000 + b"]" * 5000 + b"}",
+            "not-object": b"[1, 2, 3]",
+        }
+        for poison in poisons.values():
+            read = PlateRead(new_read_id(), "cam-1", "n", "POISON1", 0.9, now, now)
+            raw.publish_wait("alpr/v1/cam-1/reads", _sealed_with_plaintext(cam1.sealer, read, poison, monkeypatch))
+        raw.publish_wait("alpr/v1/cam-1/status", b"[" * 3000 + b"]" * 3000)
+        raw.publish_wait("alpr/v1/cam-1/status", b'{"state": "online", "pad": "' + b"x" * 40_000 + b'"}')
+        raw.publish_wait("alpr/v1/cam-1/status", b"[]")
+        good = cam2.add(40)
+        good += cam1.add(10)
+        cam2.uplink.start()
+        cam1.uplink.start()
+        assert wait_for(lambda: len(cam2.spool) == 0 and len(cam1.spool) == 0, 30), ingest.counters
+        ids, rows = stored_ids(tmp_path / "reads.db")
+        assert set(ids) == set(good)
+        assert rows == 50
+        assert ingest.counters["rejected_malformed"] >= len(poisons) + 2, ingest.counters
+        assert ingest.counters["rejected_oversize"] == 1, ingest.counters
+        assert ingest.counters["open_failures"] == 0
+    finally:
+        raw.close()
+        cam1.close()
+        cam2.close()
+        ingest.stop()
