@@ -18,6 +18,19 @@ from edge_agent.errors import CaptureError
 logger = logging.getLogger(__name__)
 
 
+def mask_credentials(url: str) -> str:
+    """The URL with everything between ``//`` and the last ``@`` replaced by ``***``.
+
+    Camera passwords are typed as they are, ``@`` and ``/`` included, so the user part cannot be parsed as a URL
+    would be; the host never contains an ``@``, so the last one ends the credentials. Masking a little too much is
+    harmless, a password in a log line is not.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+
+
 def describe_source(source: str) -> tuple[str | int, int, str]:
     """(what to pass to VideoCapture, backend, a human label) for a source string."""
     match = re.fullmatch(r"/dev/video(\d+)", source)
@@ -28,8 +41,7 @@ def describe_source(source: str) -> tuple[str | int, int, str]:
     if "!" in source:
         return source, cv2.CAP_GSTREAMER, "GStreamer pipeline"
     if "://" in source:
-        # never log credentials embedded in a stream URL
-        return source, cv2.CAP_FFMPEG, re.sub(r"//[^/@]*@", "//***@", source)
+        return source, cv2.CAP_FFMPEG, mask_credentials(source)
     return source, cv2.CAP_ANY, source
 
 

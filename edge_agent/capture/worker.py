@@ -11,7 +11,7 @@ import threading
 import time
 
 from edge_agent.capture.base import EndOfStream, FrameQueue, FrameSource
-from edge_agent.capture.opencv import OpenCVSource
+from edge_agent.capture.opencv import OpenCVSource, mask_credentials
 from edge_agent.capture.picamera import PiCameraSource
 from edge_agent.capture.replay import ReplaySource
 from edge_agent.config import CameraConfig, CameraKind
@@ -89,7 +89,8 @@ class CaptureWorker:
                     return
                 except EndOfStream:
                     self.ended = True
-                    logger.info("%s: end of %s after %d frames", self.cam.name, self.cam.source, self.frames_in)
+                    label = mask_credentials(self.cam.source)  # a stream URL may carry a password
+                    logger.info("%s: end of %s after %d frames", self.cam.name, label, self.frames_in)
                     return
                 except CaptureError as exc:
                     if not self.source.reconnectable:

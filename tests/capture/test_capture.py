@@ -159,6 +159,12 @@ def test_worker_reports_a_missing_replay_file_as_fatal(tmp_path: Path) -> None:
 def test_opencv_source_descriptions_and_hints() -> None:
     assert describe_source("/dev/video3")[0] == 3
     assert describe_source("rtsp://user:secret@10.0.0.5/stream")[2] == "rtsp://***@10.0.0.5/stream"
+    # Passwords are typed as they are: an @ or a / inside one must not leave part of it in the label.
+    for password in ("p@ss", "a/b@c", "x@y/z", "//@@"):
+        label = describe_source(f"rtsp://admin:{password}@10.0.0.5:554/Streaming/101")[2]
+        assert label == "rtsp://***@10.0.0.5:554/Streaming/101"
+        assert password not in label
+    assert describe_source("rtsp://10.0.0.5/stream")[2] == "rtsp://10.0.0.5/stream"
     assert describe_source("nvarguscamerasrc ! appsink")[2] == "GStreamer pipeline"
     with pytest.raises(CaptureError, match="no camera at /dev/video97: check the cable"):
         OpenCVSource("/dev/video97", name="north").open()
