@@ -11,12 +11,14 @@ When every camera is a replayed file that has ended, the agent waits for the spo
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
 import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from edge_agent import __version__
 from edge_agent.capture.base import FrameQueue
@@ -35,6 +37,32 @@ from edge_agent.vision.worker import VisionWorker
 logger = logging.getLogger(__name__)
 
 
+def hold_instance_lock(spool_path: Path) -> IO[str]:
+    """Lock `<spool>.lock` for this process, or say which process holds it.
+
+    Two daemons on one spool would take over each other's MQTT session and delete each other's reads' tracking.
+    The lock is an advisory flock: it is released by the kernel when the process ends, however it ends.
+    """
+    path = spool_path.with_name(spool_path.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = path.open("a+", encoding="ascii")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise ConfigError(
+            f"another edge-agent (pid {holder}) is running on {spool_path}: stop it first "
+            "(systemctl stop edge-agent), or give this one its own device.state_dir"
+        ) from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
 class Agent:
     """The whole device pipeline for one config."""
 
@@ -47,6 +75,7 @@ class Agent:
         self.started = time.monotonic()
         self.clock = ClockState()
         self.stop_requested = threading.Event()
+        self._lock = hold_instance_lock(cfg.spool_path)
         self.spool = Spool(cfg.spool_path, cfg.spool.max_bytes, cfg.spool.when_full, cfg.spool.commit_interval)
         self.uplink = Uplink(cfg.uplink, self.device_id, self.spool, verifier_for(cfg), self.status_payload)
         # One interpreter pair per camera: a TFLite interpreter must not be shared between threads.
@@ -218,6 +247,7 @@ class Agent:
             self.metrics.stop()
         final = self.status_payload()
         self.spool.close()
+        self._lock.close()
         logger.info("stopped: frames %s, reads %s, spool %s", final["frames"], final["reads"], final["spool"]["depth"])
 
 

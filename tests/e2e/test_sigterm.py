@@ -57,3 +57,29 @@ def test_sigterm_after_first_vehicle_left(tmp_path: Path, shipped_models: None) 
             proc.wait()
         ingest.stop()
         city.broker.stop()
+
+
+def test_a_second_agent_on_the_same_spool_refuses_to_start(tmp_path: Path, shipped_models: None) -> None:
+    # Two daemons on one spool took over each other's MQTT session until one died of a negative queue length.
+    city = LocalCity(tmp_path / "city", ["twice"])
+    city.broker.start()
+    config = write_device_config(city, "twice", FIXTURE, tmp_path / "device.yaml", realtime=True)
+    log = tmp_path / "agent.log"
+    first: subprocess.Popen[bytes] | None = None
+    try:
+        with open(log, "wb") as out:
+            first = subprocess.Popen(agent_command(config, fast=False), env=agent_env(), stdout=out, stderr=out)
+        assert wait_for(lambda: b" running as " in log.read_bytes(), 60), log_tail(log)
+        second = subprocess.run(
+            agent_command(config, fast=False), check=False, env=agent_env(), capture_output=True, timeout=60
+        )
+        assert second.returncode == 2, second.stderr.decode()
+        message = second.stderr.decode().strip().splitlines()[-1]
+        assert f"another edge-agent (pid {first.pid}) is running on" in message
+        assert "Traceback" not in second.stderr.decode()
+        assert first.poll() is None, "the first agent must go on: " + log_tail(log)
+    finally:
+        if first is not None and first.poll() is None:
+            first.send_signal(signal.SIGTERM)
+            first.wait(timeout=15)
+        city.broker.stop()
