@@ -133,7 +133,15 @@ class Spool:
                         "point spool.path at another file"
                     )
         try:
+            if not self.path.exists():
+                # SQLite gives the -wal and -shm files the database file's mode: create it private first, so that
+                # no sidecar is ever world-readable, whatever the process umask.
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        except OSError as exc:
+            raise SpoolError(
+                f"cannot create spool {self.path}: {exc.strerror}: check spool.path and its directory"
+            ) from None
         except sqlite3.Error as exc:
             raise SpoolError(f"cannot open spool {self.path}: {exc}: check spool.path and its directory") from None
         try:
@@ -170,11 +178,32 @@ class Spool:
         if version != SCHEMA_VERSION:
             db.close()
             raise SpoolError(f"spool {self.path} has schema version {version}; this edge-agent reads {SCHEMA_VERSION}")
-        try:
-            os.chmod(self.path, 0o600)
-        except OSError:
-            logger.warning("could not restrict the spool file mode of %s", self.path)
+        self._restrict_modes()
         return db
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if not self.path.exists():
+                # SQLite gives the -wal and -shm files the database file's mode: create it private first, so that
+                # no sidecar is ever world-readable, whatever the process umask.
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+            return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        except OSError as exc:
+            raise SpoolError(
+                f"cannot create spool {self.path}: {exc.strerror}: check spool.path and its directory"
+            ) from None
+        except sqlite3.Error as exc:
+            raise SpoolError(f"cannot open spool {self.path}: {exc}: check spool.path and its directory") from None
+
+    def _restrict_modes(self) -> None:
+        """0600 for the spool and its sidecars (spools made by earlier versions, under another umask)."""
+        for suffix in ("", "-wal", "-shm"):
+            sidecar = Path(str(self.path) + suffix)
+            try:
+                if sidecar.exists():
+                    os.chmod(sidecar, 0o600)
+            except OSError:
+                logger.warning("could not restrict the spool file mode of %s", sidecar)
 
     def _load_next_seq(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()

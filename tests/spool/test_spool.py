@@ -35,6 +35,21 @@ def test_committed_envelopes_survive_reopen_in_order(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "s.db").stat().st_mode) == 0o600
 
 
+def test_spool_and_its_wal_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    # Outside systemd the umask is usually 022: the WAL and shared-memory files came out 0644.
+    old = os.umask(0o022)
+    try:
+        spool = Spool(tmp_path / "s.db")
+        _put(spool, 3)
+        for name in ("s.db", "s.db-wal", "s.db-shm"):
+            path = tmp_path / name
+            assert path.exists(), name
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+        spool.close()
+    finally:
+        os.umask(old)
+
+
 def test_group_commit_shares_one_transaction(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.db", commit_interval=0.05)
     commits = []
