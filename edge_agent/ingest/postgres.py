@@ -1,7 +1,8 @@
 """PostgreSQL store for cities that run several ingest workers on a shared subscription.
 
-Idempotence comes from the primary key on read_id and `ON CONFLICT DO NOTHING`, so two workers that receive the
-same resent read (at-least-once delivery) store it once between them.
+Idempotence comes from the primary key on (device_id, read_id) and `ON CONFLICT DO NOTHING`, so two workers that
+receive the same resent read (at-least-once delivery) store it once between them (store.py says why the device is
+part of the key).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reads (
-    read_id BYTEA PRIMARY KEY,
+    read_id BYTEA NOT NULL,
     device_id TEXT NOT NULL,
     seq BIGINT NOT NULL,
     camera TEXT NOT NULL,
@@ -34,7 +35,8 @@ CREATE TABLE IF NOT EXISTS reads (
     models TEXT,
     recipient_key_id BYTEA NOT NULL,
     signer_key_id BYTEA NOT NULL,
-    received_at DOUBLE PRECISION NOT NULL
+    received_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (device_id, read_id)
 );
 CREATE INDEX IF NOT EXISTS reads_device_seq ON reads (device_id, seq);
 CREATE INDEX IF NOT EXISTS reads_plate ON reads (plate);
@@ -44,6 +46,18 @@ CREATE TABLE IF NOT EXISTS device_status (
     payload TEXT NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL
 );
+"""
+
+
+# A table made when the key was the read id alone gets the (device_id, read_id) key, once.
+REKEY = """
+DO $$
+BEGIN
+    IF (SELECT count(*) FROM information_schema.key_column_usage
+        WHERE table_schema = current_schema() AND table_name = 'reads' AND constraint_name = 'reads_pkey') = 1 THEN
+        ALTER TABLE reads DROP CONSTRAINT reads_pkey, ADD PRIMARY KEY (device_id, read_id);
+    END IF;
+END $$;
 """
 
 
@@ -59,16 +73,16 @@ class PostgresStore:
                 # Serialise schema creation between workers starting at once.
                 cur.execute("SELECT pg_advisory_xact_lock(4545)")
                 cur.execute(SCHEMA)
+                cur.execute(REKEY)
         except psycopg.Error as exc:
             raise IngestError(f"cannot use PostgreSQL ({_first_line(exc)}): check ingest.store.dsn") from None
         self._lock = threading.Lock()
         placeholders = ", ".join("%s" for _ in COLUMNS)
-        self._insert = (
-            f"INSERT INTO reads ({', '.join(COLUMNS)}) VALUES ({placeholders}) ON CONFLICT (read_id) DO NOTHING"  # noqa: S608 - fixed column names
-        )
+        insert = f"INSERT INTO reads ({', '.join(COLUMNS)}) VALUES ({placeholders})"  # noqa: S608 - fixed column names
+        self._insert = insert + " ON CONFLICT (device_id, read_id) DO NOTHING"
 
     def add(self, items: Sequence[StoredRead]) -> int:
-        """Insert new reads in one transaction; known read ids are skipped."""
+        """Insert new reads in one transaction; a device's known read ids are skipped."""
         if not items:
             return 0
         with self._lock:

@@ -1,8 +1,11 @@
 """Where the city keeps decrypted reads: SQLite (embedded default) or PostgreSQL (several ingest workers).
 
-Storing is idempotent by read id: at-least-once delivery (resends after a lost receipt, a broker restart, a
-device restart) never stores a read twice. `add()` returns only after the transaction is durable, because a
-receipt, which makes the device delete its copy, is sent only after it.
+Storing is idempotent by (device id, read id): at-least-once delivery (resends after a lost receipt, a broker
+restart, a device restart) never stores a read twice. The device is part of the key because a read id is only the
+device's to give: keyed by the read id alone, a device that submitted another device's read id first made that
+device's real read a "duplicate", receipted and deleted from its spool without ever being stored. `add()` returns
+only after the transaction is durable, because a receipt, which makes the device delete its copy, is sent only after
+it.
 """
 
 from __future__ import annotations
@@ -97,7 +100,7 @@ class Store(Protocol):
 # commit of 256 took ~1.5x as long, and the ingest waits for each commit before its receipts.
 _SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS reads (
-    read_id BLOB NOT NULL UNIQUE,
+    read_id BLOB NOT NULL,
     device_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
     camera TEXT NOT NULL,
@@ -115,6 +118,7 @@ CREATE TABLE IF NOT EXISTS reads (
     signer_key_id BLOB NOT NULL,
     received_at REAL NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS reads_device_read ON reads (device_id, read_id);
 CREATE INDEX IF NOT EXISTS reads_device_seq ON reads (device_id, seq);
 CREATE INDEX IF NOT EXISTS reads_plate ON reads (plate);
 CREATE TABLE IF NOT EXISTS device_status (
@@ -123,6 +127,13 @@ CREATE TABLE IF NOT EXISTS device_status (
     payload TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+"""
+# Databases made before the key included the device: the table is rebuilt once, rows kept in order.
+_SQLITE_REKEY = """
+ALTER TABLE reads RENAME TO reads_by_read_id;
+{create}
+INSERT INTO reads SELECT * FROM reads_by_read_id ORDER BY rowid;
+DROP TABLE reads_by_read_id;
 """
 
 
@@ -136,6 +147,7 @@ class SqliteStore:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            self._rekey()
             self._db.executescript(_SQLITE_SCHEMA)
         except sqlite3.Error as exc:
             raise IngestError(f"cannot open the reads database {path}: {exc}") from None
@@ -143,8 +155,17 @@ class SqliteStore:
         placeholders = ", ".join("?" for _ in COLUMNS)
         self._insert = f"INSERT OR IGNORE INTO reads ({', '.join(COLUMNS)}) VALUES ({placeholders})"  # noqa: S608 - fixed column names
 
+    def _rekey(self) -> None:
+        """Rebuild a reads table of the old layout (unique on read_id alone) under the (device, read id) key."""
+        row = self._db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'reads'").fetchone()
+        if row is None or "read_id BLOB NOT NULL UNIQUE" not in row[0]:
+            return
+        create = _SQLITE_SCHEMA.split(";", 1)[0] + ";"
+        logger.info("re-keying %s by device and read id (once)", self.path)
+        self._db.executescript("BEGIN IMMEDIATE;" + _SQLITE_REKEY.format(create=create) + "COMMIT;")
+
     def add(self, items: Sequence[StoredRead]) -> int:
-        """Insert new reads, ignore known read ids, commit durably."""
+        """Insert new reads, ignore a device's known read ids, commit durably."""
         if not items:
             return 0
         with self._lock:

@@ -63,3 +63,34 @@ def test_two_workers_share_the_subscription_and_store_once(city: LocalCity, tmp_
         device.close()
         counters = [w.stop() for w in workers]
     assert counters[1].get("stored", 0) > 0, counters
+
+
+def test_a_table_keyed_by_read_id_alone_is_rekeyed(pg_dsn: str) -> None:
+    from edge_agent.ingest.postgres import SCHEMA, PostgresStore
+    from tests.integration.test_store_rekey import stored as stored_read
+
+    old = SCHEMA.replace("read_id BYTEA NOT NULL,", "read_id BYTEA PRIMARY KEY,").replace(
+        ",\n    PRIMARY KEY (device_id, read_id)", ""
+    )
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(old)
+        assert pkey_columns(conn) == ["read_id"]
+    store = PostgresStore(pg_dsn)
+    try:
+        first = stored_read("cam-1", b"\x01" * 16, "AAA111")
+        assert store.add([first]) == 1
+        assert store.add([stored_read("cam-2", b"\x01" * 16, "BBB222")]) == 1
+        assert store.add([first]) == 0
+        assert store.count() == 2
+    finally:
+        store.close()
+    with psycopg.connect(pg_dsn) as conn:
+        assert pkey_columns(conn) == ["device_id", "read_id"]
+
+
+def pkey_columns(conn: object) -> list[str]:
+    rows = conn.execute(  # type: ignore[attr-defined]
+        "SELECT column_name FROM information_schema.key_column_usage "
+        "WHERE table_name = 'reads' AND constraint_name = 'reads_pkey' ORDER BY ordinal_position"
+    ).fetchall()
+    return [r[0] for r in rows]

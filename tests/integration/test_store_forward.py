@@ -435,3 +435,30 @@ def test_poison_messages_are_rejected_alone_and_good_reads_go_on(
         cam1.close()
         cam2.close()
         ingest.stop()
+
+
+def test_another_devices_read_id_does_not_make_a_real_read_a_duplicate(city: LocalCity, tmp_path: Path) -> None:
+    # cam-1 (or anyone with its key) submits cam-2's next read id first. Keyed by the read id alone, cam-2's real
+    # read was then a "duplicate": receipted, deleted from its spool, never stored.
+    ingest = _ingest(city, tmp_path)
+    cam1, cam2 = Device(city, "cam-1"), Device(city, "cam-2")
+    try:
+        [victim] = cam2.add(1, text="REAL222")
+        now = time.time()
+        squat = PlateRead(victim, "cam-1", "n", "SQUAT11", 0.9, now, now)
+        seq = cam1.spool.reserve_seq()
+        cam1.spool.put_many([(victim, cam1.sealer.seal(squat, seq), seq)])
+        cam1.uplink.start()
+        assert wait_for(lambda: len(cam1.spool) == 0, 20), ingest.counters
+        cam2.uplink.start()
+        assert wait_for(lambda: len(cam2.spool) == 0, 20), ingest.counters
+        conn = sqlite3.connect(tmp_path / "reads.db")
+        try:
+            rows = sorted(conn.execute("SELECT device_id, plate FROM reads WHERE read_id = ?", (victim,)).fetchall())
+        finally:
+            conn.close()
+        assert rows == [("cam-1", "SQUAT11"), ("cam-2", "REAL222")]
+    finally:
+        cam1.close()
+        cam2.close()
+        ingest.stop()
