@@ -204,6 +204,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
         bundle=Path(args.bundle) if args.bundle else None,
         request_out=Path(args.request_out) if args.request_out else None,
         location=args.location,
+        reenrol=args.reenrol,
     )
     prompter = Prompter(sys.stdin, sys.stdout)
     outcome = Provisioner(
@@ -357,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.add_argument("--request-out", metavar="FILE", help="where to write the enrolment request")
     p.add_argument("--boot-dir", metavar="DIR", help="the boot partition (default: ROOT/boot/firmware or ROOT/boot)")
     p.add_argument("--location", help="free text shown in the status message")
+    p.add_argument(
+        "--reenrol",
+        action="store_true",
+        help="accept a bundle from another city than the one this device is enrolled to (replaces its CA, city key"
+        " and receipt keys; logged). Never used by the first-boot unit",
+    )
     p.add_argument("--no-camera-check", action="store_true", help="do not open the camera (image building)")
     p.add_argument("--no-enable", action="store_true", help="do not enable and start the service")
     p.add_argument("--no-doctor", action="store_true", help="do not run the self-test at the end")

@@ -14,6 +14,7 @@ tree that stands in for a device's root file system. Paths inside the written co
 from __future__ import annotations
 
 import grp
+import logging
 import os
 import pwd
 import shutil
@@ -39,6 +40,9 @@ BOOT_DIRS = (Path("boot/firmware"), Path("boot"))
 DEVICE_KEY, TLS_KEY = "device_ed25519.key", "device_tls.key"
 
 
+logger = logging.getLogger(__name__)
+
+
 @dataclass
 class Answers:
     """What provisioning needs; None means ask (interactive) or use the default (non-interactive)."""
@@ -48,6 +52,8 @@ class Answers:
     bundle: Path | None = None
     request_out: Path | None = None
     location: str | None = None
+    # Replace the city this device is enrolled to (its CA, city key and receipt keys): a local, explicit act.
+    reenrol: bool = False
 
 
 @dataclass
@@ -262,8 +268,40 @@ class Provisioner:
         out.write_text(request.to_json() + "\n")
         return out
 
+    def _check_pinned_city(self, bundle: Bundle) -> None:
+        """Refuse a bundle from another city than the one this device is enrolled to, unless re-enrolling.
+
+        Anyone who can write the SD card's boot partition can sign this device's request with a CA of their own;
+        a bundle so made would replace the broker, the CA, the city key and the receipt keys, and its receipts
+        would delete reads still spooled. Once enrolled, a bundle may renew the certificate, not change the city.
+        """
+        pinned = {
+            "CA": (self.keys_dir / "ca.pem", [bundle.ca_pem]),
+            "city key": (self.keys_dir / "city_x25519.pub", [bundle.city_key_pem]),
+        }
+        changed = [
+            what
+            for what, (path, new) in pinned.items()
+            if path.is_file() and [path.read_text().strip()] != [p.strip() for p in new]
+        ]
+        held = sorted(p.read_text().strip() for p in self.keys_dir.glob("receipt_ed25519-*.pub"))
+        if held and held != sorted(p.strip() for p in bundle.receipt_keys_pem):
+            changed.append("receipt keys")
+        if not changed:
+            return
+        if not self.answers.reenrol:
+            raise InvalidInputError(
+                f"this bundle would change the city this device is enrolled to ({', '.join(changed)} differ): "
+                "refused. To move the camera to another city, run `edge-agent provision --reenrol --bundle FILE` "
+                "on the device itself"
+            )
+        logger.warning("re-enrolling to another city: %s replaced by the bundle's", ", ".join(changed))
+        for old in self.keys_dir.glob("receipt_ed25519-*.pub"):
+            old.unlink()
+
     def _import_bundle(self, bundle: Bundle) -> list[str]:
         verify_bundle_for(bundle, self.keys_dir / TLS_KEY)
+        self._check_pinned_city(bundle)
         assert bundle.device_cert_pem is not None
         files = {"ca.pem": bundle.ca_pem, "device.pem": bundle.device_cert_pem, "city_x25519.pub": bundle.city_key_pem}
         receipt_files = []
@@ -291,8 +329,9 @@ class Provisioner:
         tmp.replace(path)
         return path
 
-    def _delete_bundle_from_boot(self) -> bool:
-        """A bundle on the FAT boot partition is readable by anyone with the card: remove it once imported."""
+    def _delete_bundle_from_boot(self, device_id: str) -> bool:
+        """A bundle on the FAT boot partition is readable by anyone with the card: remove it once imported, and
+        the device's request with it (its CSR is what a stranger would sign to make a bundle of their own)."""
         path = self.answers.bundle
         if path is None or self.boot_dir is None:
             return False
@@ -301,6 +340,7 @@ class Provisioner:
         except ValueError:
             return False
         path.unlink(missing_ok=True)
+        (self.boot_dir / f"edge-agent-request-{device_id}.json").unlink(missing_ok=True)
         return True
 
     def run(self) -> Outcome:
@@ -321,7 +361,7 @@ class Provisioner:
         camera, size = self._camera()
         receipt_files = self._import_bundle(bundle)
         config = self._write_config(device_config(device_id, camera, bundle, receipt_files, self.answers.location))
-        deleted = self._delete_bundle_from_boot()
+        deleted = self._delete_bundle_from_boot(device_id)
         aim = self.root / AIM_FRAME if size else None
         if size:
             self.prompt.say(f"Aiming frame ({size[0]}x{size[1]}) saved to {aim}; it is deleted at the next reboot.")

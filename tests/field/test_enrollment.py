@@ -22,7 +22,7 @@ import yaml
 from edge_agent.configfile import load_config
 from edge_agent.crypto.envelope import sealer_for
 from edge_agent.crypto.pki import Identity, make_ca, write_cert
-from edge_agent.enroll import CityDir
+from edge_agent.enroll import Bundle, CityDir
 from edge_agent.errors import InvalidInputError
 from edge_agent.ingest.service import IngestService
 from edge_agent.localbroker import LocalBroker, free_port
@@ -223,6 +223,39 @@ def test_enrolment_refuses_a_bundle_for_another_key(city: City, tmp_path: Path) 
     # And the city refuses to silently re-enrol cam-7 with a different signing key.
     forged = cli("city", "enroll", "cam-7", "--city", str(city.dir.root), "--request", str(request))
     assert forged.returncode == 2 and "cam-9" in forged.stderr
+
+
+def test_an_enrolled_camera_refuses_another_citys_bundle(city: City, tmp_path: Path) -> None:
+    # Anyone who can write the SD card's boot partition could sign the device's request with a CA of their own
+    # and drop the bundle there: the first-boot unit imported it, and the camera served another city.
+    camera = make_video(tmp_path / "camera.avi")
+    root = tmp_path / "r5"
+    config = provision_device(city, root, "cam-5", camera)
+    boot = root / "boot" / "firmware"
+    assert not (boot / "edge-agent-request-cam-5.json").exists(), "the request must leave the boot partition too"
+    before = config.read_text()
+    keys = root / "etc" / "edge-agent" / "keys"
+    pinned_ca = (keys / "ca.pem").read_text()
+    rogue = City(tmp_path / "rogue")
+    request = tmp_path / "copied-request.json"
+    again = cli("provision", "--root", str(root), "--non-interactive", "--device-id", "cam-5",
+                "--request-out", str(request), "--no-enable")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    bundle = boot / "edge-agent-bundle.json"
+    assert rogue.enroll("cam-5", request, bundle).returncode == 0
+    refused = cli("provision", "--root", str(root), "--non-interactive", "--bundle", str(bundle), "--camera",
+                  str(camera), "--no-enable", "--no-doctor")  # fmt: skip
+    assert refused.returncode == 2, refused.stdout
+    assert "would change the city this device is enrolled to (CA, city key, receipt keys differ)" in refused.stderr
+    assert config.read_text() == before
+    assert (keys / "ca.pem").read_text() == pinned_ca
+    # Moving the camera to another city is a local, explicit act.
+    rogue_ca = Bundle.load(bundle).ca_pem
+    moved = cli("provision", "--root", str(root), "--non-interactive", "--bundle", str(bundle), "--camera",
+                str(camera), "--no-enable", "--no-doctor", "--reenrol")  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    assert (keys / "ca.pem").read_text().strip() == rogue_ca.strip() != pinned_ca.strip()
+    assert "re-enrolling to another city" in moved.stderr
 
 
 def test_wizard_reprompts_on_bad_answers(tmp_path: Path) -> None:
