@@ -56,7 +56,7 @@ def test_verify_is_clean(tmp_path: Path) -> None:
 
 
 @needs_analyze
-@pytest.mark.parametrize("unit", ["edge-agent.service", "edge-agent-ingest@1.service"])
+@pytest.mark.parametrize("unit", ["edge-agent.service", "edge-agent-firstboot.service", "edge-agent-ingest@1.service"])
 def test_security_exposure(tmp_path: Path, unit: str) -> None:
     units = _runnable_copy(tmp_path)
     if "@" in unit:  # an instance of a template: analysed as the instance a city would run
@@ -98,7 +98,10 @@ def test_firstboot_unit_runs_provision_once() -> None:
     assert s["Type"] == ["oneshot"]
     assert s["ConditionPathExists"] == [bundle]
     # --no-enable: edge-agent.service is ordered after this unit, so a `systemctl start` from it would deadlock.
-    assert s["ExecStart"] == [f"{INSTALLED_BINARY} provision --non-interactive --bundle {bundle} --no-enable"]
+    # --no-doctor: the unit has no network (it parses a file anyone with the card can write).
+    assert s["ExecStart"] == [
+        f"{INSTALLED_BINARY} provision --non-interactive --bundle {bundle} --no-enable --no-doctor"
+    ]
     assert "edge-agent.service" in s["Before"][0].split()
     assert "edge-agent-firstboot.service" in _settings("edge-agent.service")["After"][0].split()
 
