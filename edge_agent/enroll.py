@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from pydantic import ValidationError
 
-from edge_agent.config import DEVICE_ID_RE
+from edge_agent.config import DEVICE_ID_RE, UplinkConfig
 from edge_agent.crypto import keys
 from edge_agent.crypto.pki import (
     Identity,
@@ -179,7 +180,7 @@ class Bundle:
         if data.get("type") != BUNDLE_TYPE:
             raise InvalidInputError(f"{path} is not an enrolment bundle (type {data.get('type')!r})")
         try:
-            return cls(
+            bundle = cls(
                 device_id=check_device_id(str(data["device_id"])),
                 broker_host=str(data["broker"]["host"]),
                 broker_port=int(data["broker"]["port"]),
@@ -191,6 +192,42 @@ class Bundle:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"{path}: the bundle is incomplete ({exc})") from None
+        bundle.check(path)
+        return bundle
+
+    def check(self, path: Path) -> None:
+        """Everything a camera would be configured with must be valid before anything is written.
+
+        A bundle with a broken key or a topic prefix of "#" used to import, overwrite a working config and be
+        deleted, leaving a camera that could not start. InvalidInputError names the field.
+        """
+        try:
+            UplinkConfig.model_validate(
+                {"host": self.broker_host, "port": self.broker_port, "topic_prefix": self.topic_prefix}
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise InvalidInputError(f"{path}: {where} {err['input']!r} is not valid ({err['msg']})") from None
+        checks: list[tuple[str, str, type | None]] = [
+            ("ca_pem", self.ca_pem, None),
+            ("city_key_pem", self.city_key_pem, X25519PublicKey),
+            *((f"receipt_keys_pem[{i}]", pem, Ed25519PublicKey) for i, pem in enumerate(self.receipt_keys_pem)),
+        ]
+        if self.device_cert_pem:
+            checks.append(("device_cert_pem", self.device_cert_pem, None))
+        if not self.receipt_keys_pem:
+            raise InvalidInputError(f"{path}: receipt_keys_pem is empty: the city's bundle must carry its receipt key")
+        for name, pem, kind in checks:
+            try:
+                if kind is None:
+                    x509.load_pem_x509_certificate(pem.encode())
+                elif not isinstance(serialization.load_pem_public_key(pem.encode()), kind):
+                    raise ValueError(f"not an {kind.__name__.removesuffix('PublicKey')} public key")
+            except ValueError as exc:
+                raise InvalidInputError(
+                    f"{path}: {name} does not parse ({exc}): ask the city for a new bundle"
+                ) from None
 
     @property
     def has_certificate(self) -> bool:

@@ -258,6 +258,39 @@ def test_an_enrolled_camera_refuses_another_citys_bundle(city: City, tmp_path: P
     assert "re-enrolling to another city" in moved.stderr
 
 
+def test_a_malformed_bundle_changes_nothing(city: City, tmp_path: Path) -> None:
+    # These imported with exit 0, overwrote a working config and deleted the bundle: a camera that cannot start.
+    camera = make_video(tmp_path / "camera.avi")
+    root = tmp_path / "r6"
+    config = provision_device(city, root, "cam-6", camera)
+    before = config.read_text()
+    boot = root / "boot" / "firmware"
+    request = tmp_path / "req.json"
+    again = cli("provision", "--root", str(root), "--non-interactive", "--device-id", "cam-6",
+                "--request-out", str(request), "--no-enable")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    good = tmp_path / "good.json"
+    assert city.enroll("cam-6", request, good).returncode == 0
+    bad_cases = {
+        "topic_prefix": (lambda d: d.update(topic_prefix="#"), "topic_prefix '#' is not valid"),
+        "port": (lambda d: d["broker"].update(port=0), "port 0 is not valid"),
+        "city key": (lambda d: d.update(city_key_pem="-----BEGIN PUBLIC KEY-----\nAAAA\n"), "city_key_pem does not"),
+        "receipt key": (lambda d: d.update(receipt_keys_pem=[d["city_key_pem"]]), "receipt_keys_pem[0] does not"),
+    }
+    for name, (spoil, message) in bad_cases.items():
+        data = json.loads(good.read_text())
+        spoil(data)
+        bundle = boot / "edge-agent-bundle.json"
+        bundle.write_text(json.dumps(data))
+        done = cli("provision", "--root", str(root), "--non-interactive", "--bundle", str(bundle), "--camera",
+                   str(camera), "--no-enable", "--no-doctor")  # fmt: skip
+        assert done.returncode == 2, name
+        assert message in done.stderr, (name, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        assert config.read_text() == before, name
+        assert bundle.exists(), f"{name}: the bundle must stay for the technician"
+
+
 def test_wizard_reprompts_on_bad_answers(tmp_path: Path) -> None:
     camera = make_video(tmp_path / "camera.avi")
     answers = io.StringIO("\n".join(["", "Bad Id!", "admin", "cam-12", ""]) + "\n")
