@@ -167,6 +167,24 @@ class Spool:
                 f"spool {self.path} is corrupt ({exc}): moved to {moved.name} for recovery; "
                 "start again to begin a new spool"
             ) from None
+        try:
+            self._set_up(db)
+        except sqlite3.Error as exc:
+            db.close()
+            raise SpoolError(
+                f"cannot set up spool {self.path}: {exc}: is the disk full (df -h {self.path.parent}) or the "
+                "file read-only?"
+            ) from None
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != SCHEMA_VERSION:
+            db.close()
+            raise SpoolError(f"spool {self.path} has schema version {version}; this edge-agent reads {SCHEMA_VERSION}")
+        self._restrict_modes()
+        return db
+
+    @staticmethod
+    def _set_up(db: sqlite3.Connection) -> None:
+        """WAL, full sync, secure delete; the schema on a new spool. These are the spool's first writes."""
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA secure_delete=ON")
@@ -174,12 +192,6 @@ class Spool:
             db.executescript(_SCHEMA)
             db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            db.close()
-            raise SpoolError(f"spool {self.path} has schema version {version}; this edge-agent reads {SCHEMA_VERSION}")
-        self._restrict_modes()
-        return db
 
     def _connect(self) -> sqlite3.Connection:
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -158,3 +160,25 @@ def test_impossible_path_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(SpoolError):
         Spool(tmp_path / "file" / "s.db")
+
+
+def test_a_full_disk_at_start_is_a_spool_error_with_the_fix(tmp_path: Path) -> None:
+    # A disk with no room for the spool's first pages gave "internal error: OperationalError".
+    script = (
+        "import pathlib, resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # every write fails as on a full disk\n"
+        "from edge_agent.errors import SpoolError\n"
+        "from edge_agent.spool import Spool\n"
+        "try:\n"
+        "    Spool(pathlib.Path(sys.argv[1]))\n"
+        "except SpoolError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(3)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "s.db")], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 3, done.stderr
+    assert "cannot set up spool" in done.stdout
+    assert "is the disk full" in done.stdout
