@@ -82,6 +82,21 @@ class SpoolStats:
     counters: dict[str, int]
 
 
+# Unix time (s) before which a clock is not trusted to number a new spool: a board without a real-time clock
+# starts in 1970 until NTP answers.
+PLAUSIBLE_CLOCK = 1_735_689_600  # 2025-01-01
+
+
+def first_seq(now: float) -> int:
+    """The first sequence number of a new spool: the time in milliseconds x 1024, or 1 without a plausible clock.
+
+    A spool wiped, reinstalled or moved aside as corrupt used to start again at 1, and the city saw numbers it
+    already had from this device (protocol section 4). Starting from the clock keeps them increasing across spool
+    lives, unless one spool numbered more than 1,024 reads a millisecond of its life.
+    """
+    return int(now * 1000) * 1024 if now >= PLAUSIBLE_CLOCK else 1
+
+
 def _move_aside(path: Path, reason: str) -> Path:
     """Rename a bad spool (and its WAL/SHM) out of the way; it is kept for inspection, never deleted."""
     stamp = time.strftime("%Y%m%dT%H%M%S")
@@ -219,8 +234,12 @@ class Spool:
 
     def _load_next_seq(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()
-        stored = int(row[0]) if row else 1
         top = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM envelopes").fetchone()[0])
+        if row is None and top == 0:
+            first = first_seq(time.time())
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('next_seq', ?)", (str(first),))
+            return first
+        stored = int(row[0]) if row else 1
         return max(stored, top + 1)
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.errors import SpoolError, SpoolFullError
-from edge_agent.spool import Spool
+from edge_agent.spool import Spool, first_seq
 
 
 def _put(spool: Spool, n: int, size: int = 100) -> list[bytes]:
@@ -28,12 +28,13 @@ def _put(spool: Spool, n: int, size: int = 100) -> list[bytes]:
 
 def test_committed_envelopes_survive_reopen_in_order(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "s.db")
+    first = spool.reserve_seq()
     ids = _put(spool, 5)
     spool.close()
     again = Spool(tmp_path / "s.db")
     assert [e.read_id for e in again.after(0, 10)] == ids
     # sequence numbers keep increasing across restarts
-    assert again.reserve_seq() == 6
+    assert again.reserve_seq() == first + 6
     assert stat.S_IMODE((tmp_path / "s.db").stat().st_mode) == 0o600
 
 
@@ -50,6 +51,21 @@ def test_spool_and_its_wal_are_private_whatever_the_umask(tmp_path: Path) -> Non
         spool.close()
     finally:
         os.umask(old)
+
+
+def test_a_new_spool_numbers_past_the_one_before_it(tmp_path: Path) -> None:
+    # A spool wiped, reinstalled or moved aside as corrupt started again at 1: the city saw numbers it had.
+    spool = Spool(tmp_path / "s.db")
+    _put(spool, 50)
+    last = spool.reserve_seq()
+    spool.close()
+    for name in ("s.db", "s.db-wal", "s.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    time.sleep(0.002)
+    assert Spool(tmp_path / "s.db").reserve_seq() > last
+    # Without a plausible clock (a board before NTP) numbering starts at 1, as before.
+    assert first_seq(86_400.0) == 1
+    assert first_seq(2_000_000_000.0) == 2_000_000_000_000 * 1024 < 2**63
 
 
 def test_group_commit_shares_one_transaction(tmp_path: Path) -> None:
