@@ -96,6 +96,20 @@ class PostgresStore:
             except self._errors as exc:
                 raise IngestError(f"storing reads in PostgreSQL failed ({_first_line(exc)})") from None
 
+    def reused_seqs(self, items: Sequence[StoredRead]) -> list[tuple[str, int]]:
+        """(device, sequence number) of the items whose number another read of that device already holds."""
+        out = []
+        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
+            for item in items:
+                r = item.read
+                cur.execute(
+                    "SELECT 1 FROM reads WHERE device_id = %s AND seq = %s AND read_id <> %s LIMIT 1",
+                    (r.device_id, item.header.seq, r.read_id),
+                )
+                if cur.fetchone() is not None:
+                    out.append((r.device_id, item.header.seq))
+        return out
+
     def record_status(self, device_id: str, state: str, payload: str, at: float) -> None:
         """Upsert the latest status of a device."""
         with self._lock:

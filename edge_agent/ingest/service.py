@@ -313,6 +313,10 @@ class IngestService:
             opened.statuses.pop(0)
             self.counters["status"] += 1
         good = opened.good
+        for device_id, seq in self.store.reused_seqs(good):
+            # Stored all the same (the read is new); a city auditing gaps needs to know (protocol section 4).
+            self.counters["seq_reused"] += 1
+            logger.warning("device %s reused sequence number %d for another read", device_id, seq)
         inserted = self.store.add(good)
         self.counters["received"] += len(good)
         self.counters["stored"] += inserted

@@ -88,6 +88,9 @@ class Store(Protocol):
     def record_status(self, device_id: str, state: str, payload: str, at: float) -> None:
         """Keep the latest status message of a device."""
 
+    def reused_seqs(self, items: Sequence[StoredRead]) -> list[tuple[str, int]]:
+        """(device, sequence number) of the items whose number is already held by another read of that device."""
+
     def count(self) -> int:
         """Number of stored reads."""
 
@@ -179,6 +182,20 @@ class SqliteStore:
                     self._db.execute("ROLLBACK")
                 raise IngestError(f"storing reads failed ({exc}): is the disk full?") from None
             return self._db.total_changes - before
+
+    def reused_seqs(self, items: Sequence[StoredRead]) -> list[tuple[str, int]]:
+        """See Store.reused_seqs (one indexed lookup per read)."""
+        out = []
+        with self._lock:
+            for item in items:
+                r = item.read
+                row = self._db.execute(
+                    "SELECT 1 FROM reads WHERE device_id = ? AND seq = ? AND read_id != ? LIMIT 1",
+                    (r.device_id, item.header.seq, r.read_id),
+                ).fetchone()
+                if row is not None:
+                    out.append((r.device_id, item.header.seq))
+        return out
 
     def record_status(self, device_id: str, state: str, payload: str, at: float) -> None:
         """Upsert the latest status of a device."""

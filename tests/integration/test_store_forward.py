@@ -462,3 +462,24 @@ def test_another_devices_read_id_does_not_make_a_real_read_a_duplicate(city: Loc
         cam1.close()
         cam2.close()
         ingest.stop()
+
+
+def test_ingest_counts_a_reused_sequence_number(city: LocalCity, tmp_path: Path) -> None:
+    ingest = _ingest(city, tmp_path)
+    cam = Device(city, "cam-1")
+    try:
+        now = time.time()
+        items = []
+        for text in ("FIRST11", "AGAIN22"):  # two reads numbered 5, as by a spool that started over
+            read = PlateRead(new_read_id(), "cam-1", "n", text, 0.9, now, now)
+            items.append((read.read_id, cam.sealer.seal(read, 5), 5))
+        cam.spool.put_many(items[:1])
+        cam.uplink.start()
+        assert wait_for(lambda: len(cam.spool) == 0, 20)
+        cam.spool.put_many(items[1:])
+        assert wait_for(lambda: len(cam.spool) == 0, 20)
+        assert stored_ids(tmp_path / "reads.db")[1] == 2
+        assert ingest.counters["seq_reused"] == 1
+    finally:
+        cam.close()
+        ingest.stop()

@@ -63,3 +63,13 @@ def test_an_old_database_is_rekeyed_with_its_rows(tmp_path: Path) -> None:
     assert "UNIQUE" not in table_sql
     # Opening it again changes nothing.
     SqliteStore(path).close()
+
+
+def test_a_reused_sequence_number_is_reported(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "reads.db")
+    first = stored("cam-1", new_read_id(), "AAA111", seq=7)
+    store.add([first])
+    again = stored("cam-1", new_read_id(), "BBB222", seq=7)
+    other_device = stored("cam-2", new_read_id(), "CCC333", seq=7)
+    assert store.reused_seqs([first, again, other_device]) == [("cam-1", 7)]
+    store.close()
