@@ -9,10 +9,12 @@ with the reason. The result is a table (or JSON for fleet tooling); the exit sta
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import ssl
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +60,17 @@ _FIXES = {
     "keys": "run `edge-agent provision` again with the city's bundle",
     "camera": "check the camera's cable or URL",
 }
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why a file cannot be made in `folder` (a read-only card, a file where a folder should be), or None."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".doctor-", dir=folder)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 class Doctor:
@@ -334,7 +347,15 @@ class Doctor:
         free = shutil.disk_usage(probe).free
         want = int(self.cfg.spool.max_bytes)
         detail = f"{free / 2**20:.0f} MiB free at {probe}, spool may use {want / 2**20:.0f} MiB"
-        if free < 64 * 2**20:
+        unwritable = _unwritable(self.cfg.spool_path.parent) if probe == state else None
+        if unwritable:
+            self.add(
+                "disk",
+                Status.FAIL,
+                f"the spool's directory {state} is not writable ({unwritable})",
+                "a card remounted read-only after errors needs fsck and a reboot; else fix device.state_dir",
+            )
+        elif free < 64 * 2**20:
             self.add("disk", Status.FAIL, detail, "free space on the SD card (the spool needs room to keep reads)")
         elif free < want:
             self.add("disk", Status.WARN, detail, "lower spool.max_bytes or use a larger card")

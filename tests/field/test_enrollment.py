@@ -384,6 +384,17 @@ def test_doctor_key_mode_0644(provisioned: Path) -> None:
     assert "chmod 600" in table
 
 
+def test_doctor_fails_a_spool_directory_it_cannot_write(provisioned: Path, tmp_path: Path) -> None:
+    # A card that remounted read-only after errors left the spool unwritable, and nothing said so before the daemon
+    # failed with an internal error. A file where the state directory should be fails the same way for root too.
+    (tmp_path / "state").write_text("not a directory")
+    rc, checks, table = doctor(provisioned)
+    assert rc == 1, table
+    assert checks["disk"]["status"] == "fail"
+    assert "is not writable" in checks["disk"]["detail"]
+    assert "read-only" in table
+
+
 def test_doctor_json_is_one_object(provisioned: Path) -> None:
     _, checks, _ = doctor(provisioned)
     assert {"config", "keys", "models", "clock", "broker", "disk", "temperature"} <= set(checks)
