@@ -39,6 +39,10 @@ NAMED_FORMATS: dict[str, tuple[str, ...]] = {
     "us": ("AAAA", "AAAAA", "AAAAAA", "AAAAAAA", "AAAAAAAA"),  # states differ too much for more than the length
 }
 PATTERN = re.compile(r"^[LDA]{2,10}$")
+# Letters that plates print like digits.
+TWINS = {"O": "0", "I": "1"}
+_FOLD = str.maketrans(TWINS)
+_UNFOLD = {digit: letter for letter, digit in TWINS.items()}
 
 
 def parse_formats(values: Sequence[str]) -> tuple[str, ...]:
@@ -58,9 +62,47 @@ def parse_formats(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def fold(probs: np.ndarray, alphabet: str) -> np.ndarray:
+    """The reader's output with each letter's probability added to its digit twin (O to 0, I to 1).
+
+    Plates print O and 0, I and 1 alike, and readings are compared with them folded; a reader that sees "O" where
+    a format wants a digit is right, and one that sees "0" where it wants a letter is right too. Decoding under
+    formats works on folded output, and `canonical` writes the twin the position calls for.
+    """
+    out = np.array(probs, dtype=np.float32, copy=True)
+    for letter, digit in TWINS.items():
+        if letter in alphabet and digit in alphabet:
+            li, di = alphabet.index(letter), alphabet.index(digit)
+            out[:, di] += out[:, li]
+            out[:, li] = 0.0
+    return out
+
+
+def fold_text(text: str) -> str:
+    """`text` with O written 0 and I written 1 (the form `fold` decodes to)."""
+    return text.translate(_FOLD)
+
+
+def canonical(text: str, formats: Sequence[str]) -> str:
+    """A folded reading written as its format spells it: O and I where the first format it fits wants letters."""
+    for fmt in formats:
+        if len(fmt) == len(text) and all(_allows(cls, ch) for cls, ch in zip(fmt, text, strict=True)):
+            return "".join(_UNFOLD.get(ch, ch) if cls == "L" else ch for cls, ch in zip(fmt, text, strict=True))
+    return text
+
+
+def _allows(cls: str, ch: str) -> bool:
+    if cls == "L":
+        return ch.isalpha() or ch in _UNFOLD
+    if cls == "D":
+        return ch.isdigit()
+    return True
+
+
 def class_masks(fmt: str, alphabet: str) -> np.ndarray:
-    """``len(fmt) x len(alphabet)`` booleans: which characters each position of a format allows."""
-    letters = np.array([ch.isalpha() for ch in alphabet])
+    """``len(fmt) x len(alphabet)`` booleans: which characters each position of a format allows, on folded output
+    (a letter position takes 0 and 1 too, as O and I)."""
+    letters = np.array([ch.isalpha() or ch in _UNFOLD for ch in alphabet])
     digits = np.array([ch.isdigit() for ch in alphabet])
     rows = {"L": letters, "D": digits, "A": letters | digits}
     return np.stack([rows[cls] for cls in fmt]) if fmt else np.zeros((0, len(alphabet)), dtype=bool)

@@ -27,7 +27,7 @@ import numpy as np
 from edge_agent.errors import ConfigError, InvalidInputError, ModelError
 from edge_agent.paths import default_model
 from edge_agent.vision import ctc
-from edge_agent.vision.formats import parse_formats
+from edge_agent.vision.formats import canonical, fold, fold_text, parse_formats
 from edge_agent.vision.runtime import TFLiteModel, uint8_to_input
 
 logger = logging.getLogger(__name__)
@@ -172,20 +172,28 @@ class PlateReader:
     def decode(self, probs: np.ndarray) -> TextRead:
         """The best text of the model's ``T x C`` output under the formats and length limits."""
         c = self.contract
-        text, confs = ctc.greedy(probs, c.alphabet, c.blank)
-        hyps = ctc.beam_search(probs, c.alphabet, c.blank, self.formats, self.lengths)
+        # Under formats, O/0 and I/1 are one class each, written as the position asks (formats.fold).
+        seen = fold(probs, c.alphabet) if self.formats else probs
+        text, confs = ctc.greedy(seen, c.alphabet, c.blank)
+        hyps = ctc.beam_search(seen, c.alphabet, c.blank, self.formats, self.lengths)
         for i, hyp in enumerate(hyps):
             # The greedy path is the best alignment of its own text: its peaks are that text's confidences.
             if hyp.text == text:
                 hyp_confs: tuple[float, ...] = confs
             else:
-                path = self.align(probs, hyp.text)
+                path = ctc.align(seen, hyp.text, c.alphabet, c.blank)
                 hyp_confs = path.chars if path is not None else ()
             if hyp_confs:
-                others = tuple(h.text for h in hyps[i + 1 : i + 1 + ALTERNATIVES])
-                return TextRead(hyp.text, min(hyp_confs), hyp_confs, probs, others)
+                others = tuple(self._written(h.text) for h in hyps[i + 1 : i + 1 + ALTERNATIVES])
+                return TextRead(self._written(hyp.text), min(hyp_confs), hyp_confs, probs, others)
         return TextRead(text, min(min(confs, default=0.0), OUT_OF_RANGE_CONFIDENCE), confs, probs)
+
+    def _written(self, text: str) -> str:
+        return canonical(text, self.formats) if self.formats else text
 
     def align(self, probs: np.ndarray, text: str) -> ctc.Alignment | None:
         """The best path that spells `text` in a crop's output (see ctc.align); None if it cannot fit."""
-        return ctc.align(probs, text, self.contract.alphabet, self.contract.blank)
+        c = self.contract
+        if self.formats:
+            return ctc.align(fold(probs, c.alphabet), fold_text(text), c.alphabet, c.blank)
+        return ctc.align(probs, text, c.alphabet, c.blank)

@@ -56,6 +56,21 @@ def test_a_format_turns_a_letter_into_the_digit_it_allows() -> None:
     assert ctc.beam_search(probs, ALPHABET, BLANK, parse_formats(["br"]))[0].text == "ABC0123"
 
 
+def test_o_and_zero_are_one_character_written_as_the_position_asks() -> None:
+    # Bahia's plates start with O: the model, which cannot tell O from 0 on a plate, says "0" (0.5) over "O" (0.2)
+    # and "D" (0.3). Each alone loses to D, but O and 0 are one character, and the position wants a letter.
+    cols = plate("OKM0944")
+    cols[1] = {"0": 0.5, "D": 0.3, "O": 0.15}
+    cols[7] = {"O": 0.6, "0": 0.35}  # and a digit read as the letter
+    reader = PlateReader(formats=["br"])
+    read = reader.decode(steps(*cols))
+    assert read.text == "OKM0944"
+    assert read.char_confidences[0] == pytest.approx(0.65, abs=0.01)
+    assert read.char_confidences[3] == pytest.approx(0.95, abs=0.01)
+    path = reader.align(steps(*cols), "OKM0944")
+    assert path is not None and path.confidence == pytest.approx(0.65, abs=0.01)
+
+
 def test_mercosur_and_old_brazilian_plates_both_fit_br() -> None:
     for text in ("ABC1D23", "ABC1234"):
         probs = steps(*plate(text))
@@ -109,7 +124,8 @@ def test_format_names_and_patterns() -> None:
     assert all(len(f) >= 4 for name in NAMED_FORMATS for f in NAMED_FORMATS[name])
     masks = class_masks("LDA", ALPHABET)
     assert masks.shape == (3, len(ALPHABET))
-    assert masks[0, ALPHABET.index("Q")] and not masks[0, ALPHABET.index("0")]
+    # A letter position takes 0 and 1 as O and I (plates print them alike), no other digit.
+    assert masks[0, ALPHABET.index("Q")] and masks[0, ALPHABET.index("0")] and not masks[0, ALPHABET.index("5")]
     assert masks[1, ALPHABET.index("0")] and not masks[1, ALPHABET.index("Q")]
     assert masks[2].all()
 
