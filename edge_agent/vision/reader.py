@@ -39,6 +39,9 @@ OUT_OF_RANGE_CONFIDENCE = 0.05
 # No plate has fewer characters than this, whatever the model's contract allows: one or two characters are a
 # badge, a sticker or a fragment of a plate.
 MIN_PLATE_LENGTH = 3
+# A crop whose every time step gives one class at least this probability is decoded greedily: there the beam
+# search returns the greedy text in practice, and skipping it halves the decoding time of a clear plate.
+SURE_STEP = 0.9
 # Runner-up texts of the beam kept with each reading, for multi-frame fusion.
 ALTERNATIVES = 2
 
@@ -159,6 +162,10 @@ class PlateReader:
 
     def read(self, crop_bgr: np.ndarray) -> TextRead:
         """Read one plate crop (BGR or grey uint8, any size)."""
+        return self.decode(self.posteriors(crop_bgr))
+
+    def posteriors(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """The model's ``T x C`` output for one plate crop (BGR or grey uint8, any size)."""
         if not isinstance(crop_bgr, np.ndarray) or crop_bgr.dtype != np.uint8 or crop_bgr.ndim not in (2, 3):
             raise InvalidInputError("plate crop must be a uint8 image array (H x W or H x W x 3)")
         if crop_bgr.shape[0] < 2 or crop_bgr.shape[1] < 2:
@@ -166,12 +173,25 @@ class PlateReader:
         c = self.contract
         grey = preprocess(crop_bgr, c.height, c.width)
         x = uint8_to_input(grey, self.model.input).reshape(self.model.input.shape)
-        probs = np.asarray(self.model.run(x)[0][0], dtype=np.float32)
-        return self.decode(probs)
+        return np.asarray(self.model.run(x)[0][0], dtype=np.float32)
+
+    def quick(self, probs: np.ndarray) -> TextRead:
+        """The greedy reading of an output, capped like `decode`'s: cheap, for comparing views of one plate."""
+        c = self.contract
+        text, confs = ctc.greedy(probs, c.alphabet, c.blank)
+        confidence = min(confs, default=0.0)
+        if not self.lengths[0] <= len(text) <= self.lengths[1]:
+            confidence = min(confidence, OUT_OF_RANGE_CONFIDENCE)
+        return TextRead(text, confidence, confs, probs)
 
     def decode(self, probs: np.ndarray) -> TextRead:
         """The best text of the model's ``T x C`` output under the formats and length limits."""
         c = self.contract
+        if not self.formats and float(probs.max(axis=1).min()) >= SURE_STEP:
+            # Every step is sure of one class: the greedy text is the reading, without runner-ups.
+            sure = self.quick(probs)
+            if sure.confidence > OUT_OF_RANGE_CONFIDENCE:
+                return sure
         # Under formats, O/0 and I/1 are one class each, written as the position asks (formats.fold).
         seen = fold(probs, c.alphabet) if self.formats else probs
         text, confs = ctc.greedy(seen, c.alphabet, c.blank)

@@ -30,6 +30,8 @@ MIN_GAIN = 1.15
 # A turned plate's height solved from its upright box is never taken below this share of the box height: boxes
 # are not drawn tightly around the plate's corners, and cutting too thin loses the characters' feet.
 MIN_HEIGHT_SHARE = 0.55
+# Plates wider than this are measured on a copy shrunk to this width.
+TILT_WIDTH = 128
 # Room kept around a levelled plate, as a share of its size per side (the widest view's margin is 12%).
 PAD = 0.2
 
@@ -54,9 +56,13 @@ def tilt(grey: np.ndarray) -> float:
     def sharpness(degrees: np.ndarray) -> np.ndarray:
         lines = ys[None, :] - xs_c[None, :] * np.tan(np.radians(degrees))[:, None]
         lines = np.round(lines - lines.min(axis=1, keepdims=True)).astype(np.int64)
-        out = np.empty(len(degrees))
-        for i, row in enumerate(lines):
-            out[i] = float((np.bincount(row, weights=weights) ** 2).sum())
+        # One histogram per candidate tilt, all in one bincount: row i's lines are offset by i * span.
+        span = int(lines.max()) + 1
+        offsets = (np.arange(len(degrees)) * span)[:, None]
+        hist = np.bincount(
+            (lines + offsets).ravel(), weights=np.tile(weights, len(degrees)), minlength=span * len(degrees)
+        )
+        out: np.ndarray = (hist.reshape(len(degrees), span) ** 2).sum(axis=1)
         return out
 
     coarse = np.arange(-MAX_TILT, MAX_TILT + 0.5, 1.0)
@@ -96,6 +102,10 @@ def level(image: np.ndarray, box: Box) -> tuple[np.ndarray, Box] | None:
         return None
     region = image[y0:y1, x0:x1]
     grey = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY) if region.ndim == 3 else region
+    if grey.shape[1] > TILT_WIDTH:  # the tilt does not depend on the scale; the cost does
+        grey = cv2.resize(
+            grey, (TILT_WIDTH, max(8, round(grey.shape[0] * TILT_WIDTH / grey.shape[1]))), interpolation=cv2.INTER_AREA
+        )
     degrees = tilt(grey)
     if abs(degrees) < MIN_TILT:
         return None

@@ -18,15 +18,30 @@ from ..conftest import DATASETS
 
 
 class WidthReader:
-    """Reads a text chosen by the crop's width, so each margin gives a known reading."""
+    """Reads a text chosen by the crop's width, so each margin gives a known reading.
+
+    Its "posteriors" are the crop's width; `decode` marks the view it was given, to show which one was decoded.
+    """
 
     def __init__(self, by_width: dict[int, TextRead]) -> None:
         self.by_width = by_width
         self.widths: list[int] = []
+        self.decoded: list[int] = []
+
+    def posteriors(self, crop: np.ndarray) -> np.ndarray:
+        self.widths.append(crop.shape[1])
+        return np.array([[crop.shape[1]]])
+
+    def quick(self, probs: np.ndarray) -> TextRead:
+        read = self.by_width.get(int(probs[0, 0]), TextRead("", 0.0, ()))
+        return TextRead(read.text, read.confidence, read.char_confidences, probs)
+
+    def decode(self, probs: np.ndarray) -> TextRead:
+        self.decoded.append(int(probs[0, 0]))
+        return self.quick(probs)
 
     def read(self, crop: np.ndarray) -> TextRead:
-        self.widths.append(crop.shape[1])
-        return self.by_width.get(crop.shape[1], TextRead("", 0.0, ()))
+        return self.decode(self.posteriors(crop))
 
 
 def test_views_vote_by_summed_confidence() -> None:
@@ -45,6 +60,7 @@ def test_views_vote_by_summed_confidence() -> None:
     assert len(reader.widths) == len(VIEW_MARGINS)
     assert result.text == "ABC123"
     assert result.confidence == 0.8  # the winning text's most confident view
+    assert reader.decoded == [widths[2]]  # decoded in full once, that view only
 
 
 def test_views_at_the_frame_edge_are_clipped_not_lost() -> None:
