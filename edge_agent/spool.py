@@ -147,18 +147,7 @@ class Spool:
                         f"{self.path} is not a SQLite database, so not a spool: it was left untouched; "
                         "point spool.path at another file"
                     )
-        try:
-            if not self.path.exists():
-                # SQLite gives the -wal and -shm files the database file's mode: create it private first, so that
-                # no sidecar is ever world-readable, whatever the process umask.
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        except OSError as exc:
-            raise SpoolError(
-                f"cannot create spool {self.path}: {exc.strerror}: check spool.path and its directory"
-            ) from None
-        except sqlite3.Error as exc:
-            raise SpoolError(f"cannot open spool {self.path}: {exc}: check spool.path and its directory") from None
+        db = self._connect()
         try:
             app_id = db.execute("PRAGMA application_id").fetchone()[0]
             tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
