@@ -90,21 +90,21 @@ def read_views(
     levelled = level(image, box) if rectify else None
     if levelled is not None:
         image, box = levelled
-    reads = []
+    reads: list[tuple[TextRead, np.ndarray]] = []
     for margin in margins:
         crop = crop_plate(image, box, margin)
         if crop.shape[0] >= 2 and crop.shape[1] >= 2:
-            reads.append(reader.quick(reader.posteriors(crop)))
+            probs = reader.posteriors(crop)
+            reads.append((reader.quick(probs), probs))
     if not reads:
         return reader.read(crop_plate(image, box))
     weight: dict[str, float] = collections.defaultdict(float)
-    for r in reads:
+    for r, _ in reads:
         weight[r.text] += r.confidence
     # Ties go to the earlier margin's text (dicts keep insertion order), so the result does not depend on hashing.
     text = max(weight, key=lambda t: weight[t])
-    best = max((r for r in reads if r.text == text), key=lambda r: r.confidence)
-    assert best.posteriors is not None
-    return reader.decode(best.posteriors)
+    _, best = max(((r, p) for r, p in reads if r.text == text), key=lambda rp: rp[0].confidence)
+    return reader.decode(best)
 
 
 @dataclass(frozen=True)
