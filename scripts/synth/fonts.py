@@ -214,6 +214,47 @@ def load_atlas(name: str) -> Atlas | None:
     return Atlas(name=path.name, glyphs=glyphs, height=height, cap_top=int(h_top), baseline=int(h_bottom))
 
 
+_SQUARED: dict[str, Atlas] = {}
+
+
+def squared_o(atlas: Atlas) -> Atlas:
+    """`atlas` with O and 0 drawn as a rounded rectangle of D's size and stroke, both sides straight.
+
+    Brazil's grey plates letter O and 0 so (their "Mandatory" face), and none of the installed faces does: the reader
+    took Bahia's O for a D. The letter is drawn rather than taken from a font of uncertain licence.
+    """
+    if atlas.name in _SQUARED:
+        return _SQUARED[atlas.name]
+    d = atlas.glyphs.get("D")
+    i = atlas.glyphs.get("I")
+    if d is None or i is None:
+        return atlas
+    middle = (atlas.cap_top + atlas.baseline) // 2
+    stroke = max(2, int((i[middle] > 128).sum()))
+    h, w = atlas.baseline - atlas.cap_top, d.shape[1]
+    ring = np.zeros((h, w), np.uint8)
+    radius = max(2, min(w, h) // 4)
+    _rounded(ring, 0, 0, w - 1, h - 1, radius, 255)
+    _rounded(ring, stroke, stroke, w - 1 - stroke, h - 1 - stroke, max(1, radius - stroke), 0)
+    glyph = np.zeros((atlas.height, w), np.uint8)
+    glyph[atlas.cap_top : atlas.baseline] = ring
+    squared = Atlas(atlas.name + "+squared-o", {**atlas.glyphs, "O": glyph, "0": glyph}, atlas.height,
+                    atlas.cap_top, atlas.baseline)  # fmt: skip
+    _SQUARED[atlas.name] = squared
+    return squared
+
+
+def _rounded(img: np.ndarray, x0: int, y0: int, x1: int, y1: int, r: int, value: int) -> None:
+    """Fill a rectangle with rounded corners of radius `r`."""
+    if x1 <= x0 or y1 <= y0:
+        return
+    r = min(r, (x1 - x0) // 2, (y1 - y0) // 2)
+    cv2.rectangle(img, (x0 + r, y0), (x1 - r, y1), value, -1)
+    cv2.rectangle(img, (x0, y0 + r), (x1, y1 - r), value, -1)
+    for cx, cy in ((x0 + r, y0 + r), (x1 - r, y0 + r), (x0 + r, y1 - r), (x1 - r, y1 - r)):
+        cv2.circle(img, (cx, cy), r, value, -1)
+
+
 @lru_cache(maxsize=16)
 def available(role: str) -> tuple[Atlas, ...]:
     """All installed atlases of a role ("plate", "deco" or "region:<style>"); raises when none is installed.

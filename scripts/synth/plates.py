@@ -178,6 +178,8 @@ def _main_text(rng: np.random.Generator, grouped: str, cap_h: int, max_w: int, s
     """Mask of the characters that are read, and the emblems (mask, x offset) that separate their groups."""
     role = f"region:{style}" if rng.random() < REGION_FONT_RATE else "plate"
     atlas = fonts.available(role)[int(rng.integers(len(fonts.available(role))))]
+    if style == "br-old" and rng.random() < 0.7:
+        atlas = fonts.squared_o(atlas)
     gap = float(rng.uniform(0.05, 0.25))
     footed_one = bool(rng.random() < 0.3)
     sep = "space"

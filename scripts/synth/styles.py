@@ -362,7 +362,10 @@ def text_for(rng: np.random.Generator, style: str) -> str:
     if style == "mercosur":
         return fill_format(rng, "LLL DLDD" if rng.random() < 0.5 else "LL DDD LL")
     if style == "br-old":
-        return fill_format(rng, "LLL DDDD")
+        text = fill_format(rng, "LLL DDDD")
+        # O is one letter in 26 at random, but whole states' series start with it (Bahia's O..); and it is the
+        # letter the reader must tell from D on these plates.
+        return "O" + text[1:] if rng.random() < 0.25 else text
     if style == "ar-old":
         return fill_format(rng, "LLL DDD")
     raise ValueError(f"unknown plate style {style!r}")
