@@ -128,6 +128,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     cfg = load_config(Path(args.config), role="ingest")
     assert cfg.ingest is not None
     _setup_logging(args.verbose, cfg.logging.level)
+    if args.totals:
+        from edge_agent.ingest.store import open_store
+
+        store = open_store(cfg.ingest.store)
+        try:
+            print(json.dumps(dict(sorted(store.counters().items()))))
+        finally:
+            store.close()
+        return EXIT_OK
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -319,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.add_argument("--config", required=True, metavar="FILE")
     p.add_argument("--client-id", help="MQTT client id of this worker (default: ingest.broker.client_id)")
     p.add_argument("--stats-file", help="write the final counters here as JSON on exit")
+    p.add_argument(
+        "--totals",
+        action="store_true",
+        help="print the counters every worker has added to the store since it was made (JSON) and exit",
+    )
     p.set_defaults(func=cmd_ingest)
 
     bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edge_agent.errors import IngestError
@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS device_status (
     state TEXT NOT NULL,
     payload TEXT NOT NULL,
     updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ingest_counters (
+    name TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
 );
 """
 
@@ -123,6 +127,28 @@ class PostgresStore:
                     )
             except self._errors as exc:
                 logger.warning("could not record the status of %s: %s", device_id, _first_line(exc))
+
+    def add_counters(self, deltas: Mapping[str, int]) -> None:
+        """Add to the totals every worker shares (one transaction)."""
+        rows = [(k, int(v)) for k, v in deltas.items() if v]
+        if not rows:
+            return
+        with self._lock:
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO ingest_counters (name, value) VALUES (%s, %s) "
+                        "ON CONFLICT (name) DO UPDATE SET value = ingest_counters.value + excluded.value",
+                        rows,
+                    )
+            except self._errors as exc:
+                raise IngestError(f"storing the ingest's counters failed ({_first_line(exc)})") from None
+
+    def counters(self) -> dict[str, int]:
+        """The running totals of every worker."""
+        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("SELECT name, value FROM ingest_counters")
+            return {str(k): int(v) for k, v in cur.fetchall()}
 
     def count(self) -> int:
         """Number of stored reads."""

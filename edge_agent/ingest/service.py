@@ -90,6 +90,8 @@ class IngestService:
         self._stop = threading.Event()
         self.connected = threading.Event()
         self.counters: collections.Counter[str] = collections.Counter()
+        # What of `counters` is already added to the store's running totals (kept across restarts and workers).
+        self._persisted: collections.Counter[str] = collections.Counter()
         self._client: mqtt.Client | None = None
         # At most two opened batches wait for the committer: enough to overlap, little to redo after a crash.
         self._opened: queue.Queue[_Opened | None] = queue.Queue(maxsize=2)
@@ -325,6 +327,18 @@ class IngestService:
         if self._client is not None:
             for item in opened.batch:
                 self._client.ack(item.mid, item.qos)
+        self._persist_counters()
+
+    def _persist_counters(self) -> None:
+        """Add what was counted since the last batch to the store's totals; a failure only costs the figures."""
+        snapshot = collections.Counter(self.counters)
+        delta = snapshot - self._persisted
+        try:
+            self.store.add_counters(delta)
+        except IngestError as exc:
+            logger.warning("%s; the counters are kept in memory and added with the next batch", exc)
+            return
+        self._persisted = snapshot
 
     def _send_receipts(self, ids: Iterable[tuple[str, bytes]]) -> None:
         by_device: dict[str, list[bytes]] = collections.defaultdict(list)

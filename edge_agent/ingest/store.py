@@ -14,7 +14,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -91,6 +91,12 @@ class Store(Protocol):
     def reused_seqs(self, items: Sequence[StoredRead]) -> list[tuple[str, int]]:
         """(device, sequence number) of the items whose number is already held by another read of that device."""
 
+    def add_counters(self, deltas: Mapping[str, int]) -> None:
+        """Add to the ingest's running totals (received, stored, rejected_..., kept across restarts and workers)."""
+
+    def counters(self) -> dict[str, int]:
+        """The running totals."""
+
     def count(self) -> int:
         """Number of stored reads."""
 
@@ -129,6 +135,10 @@ CREATE TABLE IF NOT EXISTS device_status (
     state TEXT NOT NULL,
     payload TEXT NOT NULL,
     updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ingest_counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
 );
 """
 # Databases made before the key included the device: the table is rebuilt once, rows kept in order.
@@ -209,6 +219,30 @@ class SqliteStore:
                 )
             except sqlite3.Error as exc:
                 raise IngestError(f"storing a device status failed ({exc}): is the disk full?") from None
+
+    def add_counters(self, deltas: Mapping[str, int]) -> None:
+        """See Store.add_counters (one transaction)."""
+        rows = [(k, int(v)) for k, v in deltas.items() if v]
+        if not rows:
+            return
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "INSERT INTO ingest_counters (name, value) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise IngestError(f"storing the ingest's counters failed ({exc})") from None
+
+    def counters(self) -> dict[str, int]:
+        """See Store.counters."""
+        with self._lock:
+            return {str(k): int(v) for k, v in self._db.execute("SELECT name, value FROM ingest_counters")}
 
     def count(self) -> int:
         """Number of stored reads."""
