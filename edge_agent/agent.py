@@ -133,6 +133,7 @@ class Agent:
                 "made": self.seal.counters["made"],
                 "sealed": self.seal.counters["sealed"],
                 "rejected_full": stats.counters["rejected_full"],
+                "unspooled": self.seal.counters["unspooled"],
             },
             "spool": {
                 "depth": stats.depth,

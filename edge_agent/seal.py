@@ -2,7 +2,8 @@
 
 Plaintext lives here only in RAM. Reads arriving together are committed in one transaction (one fsync). If the
 spool cannot be written (a full or read-only disk), the batch stays in memory and is retried with backoff: a
-disk problem delays reads, it does not lose them, unless the process itself dies.
+disk problem delays reads, it does not lose them, unless the process stops before the disk has room again. Then
+the stage retries for STOP_RETRY_S and counts every read it could not spool (`unspooled`, in the status message).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from edge_agent.spool import Spool
 from edge_agent.vision.tracker import FinishedTrack
 
 logger = logging.getLogger(__name__)
+
+# At stop, a spool that still fails is retried for this long (within the agent's stop budget) before the reads
+# held in memory are counted as lost.
+STOP_RETRY_S = 2.0
 
 
 def encode_crop(crop: np.ndarray, privacy: PrivacyConfig) -> bytes | None:
@@ -103,9 +108,22 @@ class SealStage:
             models=self.models,
         )
 
+    def _give_up(self, pending: list[tuple[bytes, bytes, int]], exc: SpoolError) -> None:
+        """At stop, with the spool still failing: count every read not spooled, say so once, never the plates."""
+        lost = len(pending)
+        while True:
+            try:
+                self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            lost += 1
+        self.counters["unspooled"] += lost
+        logger.error("stopping with %d read(s) that could not be spooled (%s): they are lost", lost, exc)
+
     def _run(self) -> None:
         pending: list[tuple[bytes, bytes, int]] = []
         delay = 0.5
+        stopping_since = 0.0
         try:
             while True:
                 self.alive_at = time.monotonic()
@@ -136,9 +154,17 @@ class SealStage:
                     logger.error("%s (%d read(s))", exc, len(pending))
                     pending = []
                 except SpoolError as exc:
+                    if self._stop.is_set():
+                        # Stopping: retry a few times at short intervals (the disk may have room again), then
+                        # count what could not be spooled instead of losing it without a word.
+                        stopping_since = stopping_since or time.monotonic()
+                        if time.monotonic() - stopping_since > STOP_RETRY_S:
+                            self._give_up(pending, exc)
+                            return
+                        time.sleep(0.25)
+                        continue
                     logger.error("%s: keeping %d read(s) in memory, retrying in %.0f s", exc, len(pending), delay)
-                    if self._stop.wait(delay) and self._stop.is_set() and delay > 4:
-                        return
+                    self._stop.wait(delay)
                     delay = min(delay * 2, 30.0)
         except BaseException as exc:
             self.error = exc
