@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edge_agent.errors import IngestError
-from edge_agent.ingest.store import COLUMNS, StoredRead, require_psycopg
+from edge_agent.ingest.store import COLUMNS, StoredRead, counter_rows, require_psycopg
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class PostgresStore:
 
     def add_counters(self, deltas: Mapping[str, int]) -> None:
         """Add to the totals every worker shares (one transaction)."""
-        rows = [(k, int(v)) for k, v in deltas.items() if v]
+        rows = counter_rows(deltas)
         if not rows:
             return
         with self._lock:

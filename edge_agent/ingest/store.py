@@ -222,7 +222,7 @@ class SqliteStore:
 
     def add_counters(self, deltas: Mapping[str, int]) -> None:
         """See Store.add_counters (one transaction)."""
-        rows = [(k, int(v)) for k, v in deltas.items() if v]
+        rows = counter_rows(deltas)
         if not rows:
             return
         with self._lock:
@@ -253,6 +253,11 @@ class SqliteStore:
         """Close the database."""
         with self._lock:
             self._db.close()
+
+
+def counter_rows(deltas: Mapping[str, int]) -> list[tuple[str, int]]:
+    """(name, delta) rows worth writing: the counters that changed."""
+    return [(str(k), int(v)) for k, v in deltas.items() if v]
 
 
 def open_store(cfg: StoreConfig) -> Store:
