@@ -7,8 +7,9 @@ reading and the reader's runner-up texts (its beam). A frame's support for a can
 in exactly that text on that frame: the least sure character or step on the best alignment of the text to the
 frame's output (``ctc.align``), so a fragment that skips a character the frame saw scores low. Frames count by
 the quality of their crop (detector confidence x plate width, up to `FULL_WIDTH` pixels). The candidate with the
-most weighted support wins, and its confidence is that support averaged over the frames: frames that do not see
-the text pull it down, so the confidence stays honest.
+most weighted support wins. Its confidence follows the reader's rule over the pass: each character's probability
+averaged over the frames (weighted), and the least of those. A character that most frames see clearly is sure even
+if one frame lost it; one that only a few frames see pulls the confidence down.
 
 Cost: at most `MAX_FRAMES` frames x `MAX_CANDIDATES` texts, one alignment each, once per pass (not per frame).
 """
@@ -73,4 +74,6 @@ def fuse(frames: Sequence[FrameRead], align: Aligner) -> tuple[str, float, tuple
         score /= total
         if score > best[0]:
             best = (score, text, tuple(float(c) for c in chars / total))
-    return best[1], max(0.0, best[0]), best[2]
+    # The winner is reported as sure as its least sure character, each averaged over the frames (the reader's
+    # rule, over the pass): the steps a fragment would skip rank the candidates, they are not the plate's doubt.
+    return best[1], min(best[2], default=0.0), best[2]
