@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 # A status message is a few hundred bytes of flat JSON; anything far larger is refused before it is parsed.
 MAX_STATUS_BYTES = 16 * 1024
+# How often the counters are added to the store's totals (seconds): at most this much of them is lost in a crash.
+COUNTERS_INTERVAL = 1.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class IngestService:
         self.counters: collections.Counter[str] = collections.Counter()
         # What of `counters` is already added to the store's running totals (kept across restarts and workers).
         self._persisted: collections.Counter[str] = collections.Counter()
+        self._persisted_at = 0.0
         self._client: mqtt.Client | None = None
         # At most two opened batches wait for the committer: enough to overlap, little to redo after a crash.
         self._opened: queue.Queue[_Opened | None] = queue.Queue(maxsize=2)
@@ -221,7 +224,14 @@ class IngestService:
                     return False
 
     def _commit_loop(self) -> None:
+        try:
+            self._commit_batches()
+        finally:
+            self._persist_counters(force=True)
+
+    def _commit_batches(self) -> None:
         while True:
+            self._persist_counters()
             try:
                 opened = self._opened.get(timeout=0.2)
             except queue.Empty:
@@ -327,16 +337,19 @@ class IngestService:
         if self._client is not None:
             for item in opened.batch:
                 self._client.ack(item.mid, item.qos)
-        self._persist_counters()
 
-    def _persist_counters(self) -> None:
-        """Add what was counted since the last batch to the store's totals; a failure only costs the figures."""
+    def _persist_counters(self, force: bool = False) -> None:
+        """Add what was counted since the last time to the store's totals, at most every COUNTERS_INTERVAL (each
+        time is a durable transaction of its own, kept off the per-batch path); a failure only costs the figures."""
+        if not force and time.monotonic() - self._persisted_at < COUNTERS_INTERVAL:
+            return
+        self._persisted_at = time.monotonic()
         snapshot = collections.Counter(self.counters)
         delta = snapshot - self._persisted
         try:
             self.store.add_counters(delta)
         except IngestError as exc:
-            logger.warning("%s; the counters are kept in memory and added with the next batch", exc)
+            logger.warning("%s; the counters are kept in memory and added next time", exc)
             return
         self._persisted = snapshot
 
