@@ -152,7 +152,7 @@ def beam_search(
             if len(prefix) >= max_len:
                 continue
             for c in candidates:
-                if masks and not any(len(m) > len(prefix) and _fits(m, prefix, c) for m in masks):
+                if masks and not any(_fits(m, prefix, c) for m in masks):
                     continue
                 ext = nxt.setdefault((*prefix, c), [0.0, 0.0])
                 p = float(row[c])
@@ -170,12 +170,16 @@ def beam_search(
     return out
 
 
+def _follows(mask: np.ndarray, labels: tuple[int, ...]) -> bool:
+    """Whether `labels` start a text of the format (``len(mask) x C`` booleans, one row per position)."""
+    return len(labels) <= len(mask) and all(mask[i, p] for i, p in enumerate(labels))
+
+
 def _spells(mask: np.ndarray, prefix: tuple[int, ...]) -> bool:
     """Whether `prefix` is a whole text of the format (its length, and each position's class)."""
-    return len(mask) == len(prefix) and all(mask[i, p] for i, p in enumerate(prefix))
+    return len(mask) == len(prefix) and _follows(mask, prefix)
 
 
 def _fits(mask: np.ndarray, prefix: tuple[int, ...], c: int) -> bool:
-    """Whether ``prefix + c`` follows a format's per-position masks (``len(mask) x C`` booleans)."""
-    k = len(prefix)
-    return bool(mask[k, c]) and all(mask[i, p] for i, p in enumerate(prefix))
+    """Whether ``prefix + c`` starts a text of the format."""
+    return _follows(mask, (*prefix, c))

@@ -92,6 +92,8 @@ def canonical(text: str, formats: Sequence[str]) -> str:
 
 
 def _allows(cls: str, ch: str) -> bool:
+    """Whether a position of class `cls` takes character `ch` of folded output (a letter position takes 0 and 1
+    too, as O and I). The one definition of the classes: `canonical` and `class_masks` both ask it."""
     if cls == "L":
         return ch.isalpha() or ch in _UNFOLD
     if cls == "D":
@@ -100,9 +102,7 @@ def _allows(cls: str, ch: str) -> bool:
 
 
 def class_masks(fmt: str, alphabet: str) -> np.ndarray:
-    """``len(fmt) x len(alphabet)`` booleans: which characters each position of a format allows, on folded output
-    (a letter position takes 0 and 1 too, as O and I)."""
-    letters = np.array([ch.isalpha() or ch in _UNFOLD for ch in alphabet])
-    digits = np.array([ch.isdigit() for ch in alphabet])
-    rows = {"L": letters, "D": digits, "A": letters | digits}
-    return np.stack([rows[cls] for cls in fmt]) if fmt else np.zeros((0, len(alphabet)), dtype=bool)
+    """``len(fmt) x len(alphabet)`` booleans: which characters each position of a format allows (`_allows`)."""
+    if not fmt:
+        return np.zeros((0, len(alphabet)), dtype=bool)
+    return np.array([[_allows(cls, ch) for ch in alphabet] for cls in fmt])
