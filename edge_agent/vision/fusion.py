@@ -59,7 +59,7 @@ def fuse(frames: Sequence[FrameRead], align: Aligner) -> tuple[str, float, tuple
         if f.text:
             support[f.text] += f.weight * f.confidence
         for alt in f.alternatives:
-            support[alt] += 0.0
+            support.setdefault(alt, 0.0)  # a candidate, with no support of its own
     candidates = sorted(support, key=lambda t: support[t], reverse=True)[:MAX_CANDIDATES]
     total = sum(f.weight for f in best_frames)
     best: tuple[float, str, tuple[float, ...]] = (-1.0, "", ())

@@ -187,14 +187,13 @@ class PlateReader:
     def decode(self, probs: np.ndarray) -> TextRead:
         """The best text of the model's ``T x C`` output under the formats and length limits."""
         c = self.contract
-        if not self.formats and float(probs.max(axis=1).min()) >= SURE_STEP:
-            # Every step is sure of one class: the greedy text is the reading, without runner-ups.
-            sure = self.quick(probs)
-            if sure.confidence > OUT_OF_RANGE_CONFIDENCE:
-                return sure
         # Under formats, O/0 and I/1 are one class each, written as the position asks (formats.fold).
         seen = fold(probs, c.alphabet) if self.formats else probs
         text, confs = ctc.greedy(seen, c.alphabet, c.blank)
+        in_range = self.lengths[0] <= len(text) <= self.lengths[1]
+        if not self.formats and in_range and float(probs.max(axis=1).min()) >= SURE_STEP:
+            # Every step is sure of one class: the greedy text is the reading, without runner-ups.
+            return TextRead(text, min(confs), confs, probs)
         hyps = ctc.beam_search(seen, c.alphabet, c.blank, self.formats, self.lengths)
         for i, hyp in enumerate(hyps):
             # The greedy path is the best alignment of its own text: its peaks are that text's confidences.
