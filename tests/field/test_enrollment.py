@@ -102,13 +102,24 @@ def provision_device(city: City, root: Path, device_id: str, camera: Path) -> Pa
     bundle = boot / "edge-agent-bundle.json"
     enrolled = city.enroll(device_id, request, bundle)
     assert enrolled.returncode == 0, enrolled.stderr
-    second = cli(
-        "provision", "--root", str(root), "--non-interactive", "--bundle", str(bundle), "--camera", str(camera),
-        "--no-enable", "--no-doctor",
-    )  # fmt: skip
+    second = import_bundle(root, bundle, camera)
     assert second.returncode == 0, second.stderr
     assert not bundle.exists(), "the bundle must be removed from the boot partition once imported"
     return root / "etc" / "edge-agent" / "edge-agent.yaml"
+
+
+def request_again(root: Path, device_id: str, out: Path) -> Path:
+    """The device's enrolment request written once more, as anyone who copied it from the card would have it."""
+    done = cli("provision", "--root", str(root), "--non-interactive", "--device-id", device_id,
+               "--request-out", str(out), "--no-enable")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def import_bundle(root: Path, bundle: Path, camera: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`provision --bundle` as the first-boot unit runs it (no service, no self-test)."""
+    return cli("provision", "--root", str(root), "--non-interactive", "--bundle", str(bundle), "--camera",
+               str(camera), "--no-enable", "--no-doctor", *extra)  # fmt: skip
 
 
 def local_state(config: Path, state: Path) -> Path:
@@ -237,22 +248,17 @@ def test_an_enrolled_camera_refuses_another_citys_bundle(city: City, tmp_path: P
     keys = root / "etc" / "edge-agent" / "keys"
     pinned_ca = (keys / "ca.pem").read_text()
     rogue = City(tmp_path / "rogue")
-    request = tmp_path / "copied-request.json"
-    again = cli("provision", "--root", str(root), "--non-interactive", "--device-id", "cam-5",
-                "--request-out", str(request), "--no-enable")  # fmt: skip
-    assert again.returncode == 0, again.stderr
+    request = request_again(root, "cam-5", tmp_path / "copied-request.json")
     bundle = boot / "edge-agent-bundle.json"
     assert rogue.enroll("cam-5", request, bundle).returncode == 0
-    refused = cli("provision", "--root", str(root), "--non-interactive", "--bundle", str(bundle), "--camera",
-                  str(camera), "--no-enable", "--no-doctor")  # fmt: skip
+    refused = import_bundle(root, bundle, camera)
     assert refused.returncode == 2, refused.stdout
     assert "would change the city this device is enrolled to (CA, city key, receipt keys differ)" in refused.stderr
     assert config.read_text() == before
     assert (keys / "ca.pem").read_text() == pinned_ca
     # Moving the camera to another city is a local, explicit act.
     rogue_ca = Bundle.load(bundle).ca_pem
-    moved = cli("provision", "--root", str(root), "--non-interactive", "--bundle", str(bundle), "--camera",
-                str(camera), "--no-enable", "--no-doctor", "--reenrol")  # fmt: skip
+    moved = import_bundle(root, bundle, camera, "--reenrol")
     assert moved.returncode == 0, moved.stderr
     assert (keys / "ca.pem").read_text().strip() == rogue_ca.strip() != pinned_ca.strip()
     assert "re-enrolling to another city" in moved.stderr
@@ -265,10 +271,7 @@ def test_a_malformed_bundle_changes_nothing(city: City, tmp_path: Path) -> None:
     config = provision_device(city, root, "cam-6", camera)
     before = config.read_text()
     boot = root / "boot" / "firmware"
-    request = tmp_path / "req.json"
-    again = cli("provision", "--root", str(root), "--non-interactive", "--device-id", "cam-6",
-                "--request-out", str(request), "--no-enable")  # fmt: skip
-    assert again.returncode == 0, again.stderr
+    request = request_again(root, "cam-6", tmp_path / "req.json")
     good = tmp_path / "good.json"
     assert city.enroll("cam-6", request, good).returncode == 0
     bad_cases = {
@@ -282,8 +285,7 @@ def test_a_malformed_bundle_changes_nothing(city: City, tmp_path: Path) -> None:
         spoil(data)
         bundle = boot / "edge-agent-bundle.json"
         bundle.write_text(json.dumps(data))
-        done = cli("provision", "--root", str(root), "--non-interactive", "--bundle", str(bundle), "--camera",
-                   str(camera), "--no-enable", "--no-doctor")  # fmt: skip
+        done = import_bundle(root, bundle, camera)
         assert done.returncode == 2, name
         assert message in done.stderr, (name, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
