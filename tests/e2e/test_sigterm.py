@@ -19,6 +19,17 @@ FIXTURE = "two_vehicles"
 MAX_GAP = 1.0  # tracker.max_gap: a pass ends this long after its plate was last seen
 
 
+def start_agent(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`edge-agent run` on a real-time replay, once it says it is running (its output in `log`)."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(agent_command(config, fast=False), env=agent_env(), stdout=out, stderr=out)
+    if not wait_for(lambda: b" running as " in log.read_bytes(), 60):
+        proc.kill()
+        proc.wait()
+        raise AssertionError(log_tail(log))
+    return proc
+
+
 def test_sigterm_after_first_vehicle_left(tmp_path: Path, shipped_models: None) -> None:
     t = truth(FIXTURE)
     plates = sorted((p for p in t["plates"] if not p["private"]), key=lambda p: p["exit_s"])
@@ -31,9 +42,7 @@ def test_sigterm_after_first_vehicle_left(tmp_path: Path, shipped_models: None) 
     log = tmp_path / "agent.log"
     proc: subprocess.Popen[bytes] | None = None
     try:
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(agent_command(config, fast=False), env=agent_env(), stdout=out, stderr=out)
-        assert wait_for(lambda: b" running as " in log.read_bytes(), 60), log_tail(log)
+        proc = start_agent(config, log)
         started = time.monotonic()
         # The first vehicle has left and its pass has ended; the second is still in the picture.
         time.sleep(max(0.0, started + first["exit_s"] + MAX_GAP + 1.0 - time.monotonic()))
@@ -67,9 +76,7 @@ def test_a_second_agent_on_the_same_spool_refuses_to_start(tmp_path: Path, shipp
     log = tmp_path / "agent.log"
     first: subprocess.Popen[bytes] | None = None
     try:
-        with open(log, "wb") as out:
-            first = subprocess.Popen(agent_command(config, fast=False), env=agent_env(), stdout=out, stderr=out)
-        assert wait_for(lambda: b" running as " in log.read_bytes(), 60), log_tail(log)
+        first = start_agent(config, log)
         second = subprocess.run(
             agent_command(config, fast=False), check=False, env=agent_env(), capture_output=True, timeout=60
         )
