@@ -86,7 +86,11 @@ def label(  # type: ignore[no-untyped-def]
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dataset", type=Path, nargs="?", help="folder with labels.csv and images/")
-    ap.add_argument("--out", type=Path, help="CSV of kept labels: image, plate_text, confidence")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        help="CSV of kept labels: image, plate (its place among the photo's rows), plate_text, confidence",
+    )
     ap.add_argument("--min-conf", type=float, default=0.85, help="least mean confidence kept (default 0.85)")
     ap.add_argument("--min-votes", type=int, default=3, help="views of the five that must agree (default 3)")
     ap.add_argument("--validate", type=Path, help="score the rule on a folder that has plate_text")
@@ -104,24 +108,27 @@ def main() -> int:
     rec = recognizer()
     with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    kept: list[tuple[str, str, float]] = []
-    every: list[tuple[str, str, float, int, str]] = []
+    kept: list[tuple[str, int, str, float]] = []
+    every: list[tuple[str, int, str, float, int, str]] = []
     why: dict[str, int] = {}
     right = wrong = 0
+    seen: dict[str, int] = {}
     for r in rows:
+        # A photo may hold several plates: each is named by its photo and its place among the photo's rows.
+        index = seen[r["image"]] = seen.get(r["image"], -1) + 1
         image = cv2.imread(str(folder / "images" / r["image"]), cv2.IMREAD_COLOR)
         if image is None:
             why["unreadable"] = why.get("unreadable", 0) + 1
             continue
         box = (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"]))
         text, conf, votes, reason = label(rec, image, box, args.min_conf, args.min_votes)
-        every.append((r["image"], text, conf, votes, reason))
+        every.append((r["image"], index, text, conf, votes, reason))
         if reason:
             why[reason] = why.get(reason, 0) + 1
             continue
-        kept.append((r["image"], text, conf))
+        kept.append((r["image"], index, text, conf))
         if args.validate and args.out:
-            kept[-1] = (r["image"], text + "|" + plate_text(r["plate_text"]), conf)
+            kept[-1] = (r["image"], index, text + "|" + plate_text(r["plate_text"]), conf)
         if args.validate:
             truth = plate_text(r["plate_text"]).translate(FOLD)
             right += text.translate(FOLD) == truth
@@ -133,16 +140,16 @@ def main() -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         with args.out.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(["image", "plate_text", "confidence"])
-            for image_name, text, conf in kept:
-                w.writerow([image_name, text, f"{conf:.4f}"])
+            w.writerow(["image", "plate", "plate_text", "confidence"])
+            for image_name, index, text, conf in kept:
+                w.writerow([image_name, index, text, f"{conf:.4f}"])
     if args.all:
         args.all.parent.mkdir(parents=True, exist_ok=True)
         with args.all.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow(["image", "plate_text", "confidence", "votes", "why"])
-            for image_name, text, conf, votes, reason in every:
-                w.writerow([image_name, text, f"{conf:.4f}", votes, reason])
+            w.writerow(["image", "plate", "plate_text", "confidence", "votes", "why"])
+            for image_name, index, text, conf, votes, reason in every:
+                w.writerow([image_name, index, text, f"{conf:.4f}", votes, reason])
     return 0
 
 

@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
+from detector_data import is_held_out, source_key  # noqa: E402
 from synth.crops import make_crop  # noqa: E402
 from synth.plates import render_plate  # noqa: E402
 
@@ -29,7 +30,7 @@ from edge_agent.vision.reader import preprocess  # noqa: E402
 AR_DIR = "plates-ar-crops"
 AR_HOLDOUT = 0.2
 # Real photos with boxes but no text: their plates are read by a teacher (label_teacher.py) and cut here.
-TEACHER_SETS = ("plates-open-lpr", "plates-ro-dashcam")
+TEACHER_SETS = ("plates-open-lpr", "plates-ro-dashcam", "plates-scenes-boxes")
 TEACHER_HOLDOUT = 0.1
 # Around each labelled plate, this share of its size is kept on every side, so that box jitter, rotation and
 # the pipeline's widest view (12%) still cut from real pixels: frame, bolts, state name, bumper.
@@ -81,8 +82,11 @@ def _held_out(key: str, share: float) -> bool:
 def teacher_split(root: Path, labels: Path) -> tuple[list[RealPlate], list[RealPlate]]:
     """(train, held-out) real plates of the teacher-labelled sets; split by source photo, never by file.
 
-    `labels` holds one ``<set>.csv`` (image, plate_text) per set in ``TEACHER_SETS`` minus its ``plates-`` prefix,
-    as ``label_teacher.py --out`` writes it; a set without its file is skipped.
+    `labels` holds one ``<set>.csv`` (image, plate, plate_text) per set in ``TEACHER_SETS`` minus its ``plates-``
+    prefix, as ``label_teacher.py --out`` writes it; a set without its file is skipped. ``plate`` is the plate's
+    place among its photo's rows (0 when the column is absent). ``plates-scenes-boxes`` has no ``source`` column:
+    its photos are grouped and held out as the detector's training holds them out, so that no reader ever trains
+    on a photo the detector is validated on.
     """
     train: list[RealPlate] = []
     held: list[RealPlate] = []
@@ -91,16 +95,27 @@ def teacher_split(root: Path, labels: Path) -> tuple[list[RealPlate], list[RealP
         if not csv_path.is_file():
             continue
         with csv_path.open(newline="", encoding="utf-8") as fh:
-            texts = {r["image"]: r["plate_text"].strip().upper() for r in csv.DictReader(fh)}
+            texts = {
+                (r["image"], int(r.get("plate") or 0)): r["plate_text"].strip().upper() for r in csv.DictReader(fh)
+            }
         folder = root / name
         with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
-            rows = [r for r in csv.DictReader(fh) if r["image"] in texts]
+            rows = list(csv.DictReader(fh))
+        seen: dict[str, int] = {}
         for r in rows:
+            index = seen[r["image"]] = seen.get(r["image"], -1) + 1
+            text = texts.get((r["image"], index))
+            if text is None:
+                continue
             img = cv2.imread(str(folder / "images" / r["image"]), cv2.IMREAD_COLOR)
             if img is None:
                 raise FileNotFoundError(f"cannot read {folder / 'images' / r['image']}")
-            plate = _with_context(img, (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"])), texts[r["image"]])
-            (held if _held_out(f"{name}/{r['source']}", TEACHER_HOLDOUT) else train).append(plate)
+            plate = _with_context(img, (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"])), text)
+            if "source" in r:
+                out = _held_out(f"{name}/{r['source']}", TEACHER_HOLDOUT)
+            else:
+                out = is_held_out(source_key(r["image"]))
+            (held if out else train).append(plate)
     return train, held
 
 
