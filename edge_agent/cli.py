@@ -49,7 +49,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     """Generate one of the protocol's key pairs."""
-    from edge_agent.crypto import keys
+    from edge_agent.protocol.crypto import keys
 
     kind = keys.KeyKind(args.kind)
     private_path, public_path = keys.generate(kind, Path(args.out), force=args.force)
@@ -60,7 +60,7 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 
 def cmd_keys_show(args: argparse.Namespace) -> int:
     """Print algorithm, key id and mode of key files; exit 2 if a private key is exposed."""
-    from edge_agent.crypto import keys
+    from edge_agent.protocol.crypto import keys
 
     status = EXIT_OK
     rows = []
@@ -88,8 +88,8 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the device pipeline until SIGTERM (or the end of every replayed file)."""
-    from edge_agent.agent import run_agent
     from edge_agent.configfile import load_config
+    from edge_agent.device.agent import run_agent
 
     cfg = load_config(Path(args.config), role="device")
     _setup_logging(args.verbose, cfg.logging.level)
@@ -98,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_read(args: argparse.Namespace) -> int:
     """Read plates from images, crops or videos; one JSON object (or line) per input."""
-    from edge_agent.vision.readcmd import read_paths
+    from edge_agent.device.vision.readcmd import read_paths
 
     status = EXIT_OK
     for result in read_paths([Path(p) for p in args.paths], crops=args.crops, threads=args.threads):
@@ -122,14 +122,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from edge_agent.city.ingest.service import IngestService
     from edge_agent.configfile import load_config
-    from edge_agent.ingest.service import IngestService
 
     cfg = load_config(Path(args.config), role="ingest")
     assert cfg.ingest is not None
     _setup_logging(args.verbose, cfg.logging.level)
     if args.totals:
-        from edge_agent.ingest.store import open_store
+        from edge_agent.city.ingest.store import open_store
 
         store = open_store(cfg.ingest.store)
         try:
@@ -175,7 +175,7 @@ def cmd_bench_uplink(args: argparse.Namespace) -> int:
 
 def cmd_city_init(args: argparse.Namespace) -> int:
     """Create the city's CA, HPKE and receipt keys, broker and ingest certificates."""
-    from edge_agent.enroll import city_init
+    from edge_agent.field.enroll import city_init
 
     city = city_init(Path(args.dir), args.broker_host, args.broker_port, args.topic_prefix)
     print(f"city created in {city.root}: device CA ca/ca.pem, broker certificate for {args.broker_host}")
@@ -187,7 +187,7 @@ def cmd_city_init(args: argparse.Namespace) -> int:
 
 def cmd_city_enroll(args: argparse.Namespace) -> int:
     """Sign a device's request and write its bundle (a site bundle when no request is given)."""
-    from edge_agent.enroll import CityDir, Request
+    from edge_agent.field.enroll import CityDir, Request
 
     city = CityDir(Path(args.city))
     request = Request.load(Path(args.request)) if args.request else None
@@ -204,7 +204,7 @@ def cmd_city_enroll(args: argparse.Namespace) -> int:
 
 def cmd_provision(args: argparse.Namespace) -> int:
     """The technician's wizard (or the same from flags)."""
-    from edge_agent.provision import Answers, Prompter, Provisioner, enable_service
+    from edge_agent.field.provision import Answers, Prompter, Provisioner, enable_service
 
     root = Path(args.root)
     answers = Answers(
@@ -237,14 +237,14 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Replay a bundled video through the real pipeline into a local city and show what it received."""
-    from edge_agent.demo import DEFAULT_VIDEO, run_demo
+    from edge_agent.local.demo import DEFAULT_VIDEO, run_demo
 
     return run_demo(Path(args.video) if args.video else DEFAULT_VIDEO, Path(args.workdir) if args.workdir else None)
 
 
 def _doctor(config: Path, as_json: bool, skip: frozenset[str], camera_seconds: float = 3.0) -> int:
-    from edge_agent.doctor import Doctor, Options, render
-    from edge_agent.doctor import as_json as doctor_json
+    from edge_agent.field.doctor import Doctor, Options, render
+    from edge_agent.field.doctor import as_json as doctor_json
 
     doctor = Doctor(config, Options(camera_seconds=camera_seconds, skip=skip))
     checks = doctor.run()

@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from edge_agent.protocol.formats import parse_formats
 from edge_agent.units import parse_duration, parse_size
-from edge_agent.vision.formats import parse_formats
 
 DEVICE_ID_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,31}$"

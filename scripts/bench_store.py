@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_agent.ingest.store import _SQLITE_SCHEMA, COLUMNS
+from edge_agent.city.ingest.store import _SQLITE_SCHEMA, COLUMNS
 
 KEYED_BY_READ_ID = _SQLITE_SCHEMA.replace("read_id BLOB NOT NULL UNIQUE,", "read_id BLOB PRIMARY KEY,").replace(
     "    received_at REAL NOT NULL\n);", "    received_at REAL NOT NULL\n) WITHOUT ROWID;"

@@ -17,9 +17,9 @@ import time
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edge_agent.crypto.envelope import ENVELOPE_CONTEXT, Opener, Sealer, parse_envelope
-from edge_agent.crypto.verify import Ed25519Verifier, available_backends
-from edge_agent.reads import PlateRead, new_read_id
+from edge_agent.protocol.crypto.envelope import ENVELOPE_CONTEXT, Opener, Sealer, parse_envelope
+from edge_agent.protocol.crypto.verify import Ed25519Verifier, available_backends
+from edge_agent.protocol.reads import PlateRead, new_read_id
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 Renders fixed synthetic 1280x720 street scenes (plates 60 px wide and up, the texts known), finds the plates with
 the shipped detector, and reads each found plate (IoU >= 0.5 with its label) through
-``edge_agent.vision.pipeline.crop_plate`` at several margins, scored with the project's convention. The same
+``edge_agent.device.vision.pipeline.crop_plate`` at several margins, scored with the project's convention. The same
 crops with the labelled box show what a perfect detector would give. ``pipeline.CROP_MARGIN`` comes from this.
 
 Usage:
@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synth.scenes import render_scene
 
-from edge_agent.vision.detector import PlateDetector, iou
-from edge_agent.vision.pipeline import CROP_MARGIN, crop_plate
-from edge_agent.vision.reader import PlateReader
-from edge_agent.vision.scoring import score
+from edge_agent.device.vision.detector import PlateDetector, iou
+from edge_agent.device.vision.pipeline import CROP_MARGIN, crop_plate
+from edge_agent.device.vision.reader import PlateReader
+from edge_agent.device.vision.scoring import score
 
 MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.12)
 

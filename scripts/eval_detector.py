@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import detector_data as dd
 from synth.scenes import render_scene, single_vehicle_scene
 
-from edge_agent.vision.detector import DetectorContract, PlateDetector, iou, thresholds_for
+from edge_agent.device.vision.detector import DetectorContract, PlateDetector, iou, thresholds_for
 
 REPO = Path(__file__).resolve().parents[1]
 THRESHOLDS = [round(t, 2) for t in np.arange(0.04, 0.97, 0.02)]

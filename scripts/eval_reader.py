@@ -32,8 +32,8 @@ sys.path.insert(0, str(REPO))
 
 import reader_data  # noqa: E402
 
-from edge_agent.vision.reader import PlateReader  # noqa: E402
-from edge_agent.vision.scoring import normalise_plate, score  # noqa: E402
+from edge_agent.device.vision.reader import PlateReader  # noqa: E402
+from edge_agent.device.vision.scoring import normalise_plate, score  # noqa: E402
 
 
 def load_labels(folder: Path) -> list[tuple[Path, str, str]]:

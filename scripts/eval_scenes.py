@@ -34,11 +34,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge_agent.vision.detector import PlateDetector, iou  # noqa: E402
-from edge_agent.vision.pipeline import VisionPipeline, read_views  # noqa: E402
-from edge_agent.vision.readcmd import Reader  # noqa: E402
-from edge_agent.vision.reader import OUT_OF_RANGE_CONFIDENCE, PlateReader, TextRead, decode_ctc  # noqa: E402
-from edge_agent.vision.scoring import char_errors, normalise_plate  # noqa: E402
+from edge_agent.device.vision.detector import PlateDetector, iou  # noqa: E402
+from edge_agent.device.vision.pipeline import VisionPipeline, read_views  # noqa: E402
+from edge_agent.device.vision.readcmd import Reader  # noqa: E402
+from edge_agent.device.vision.reader import OUT_OF_RANGE_CONFIDENCE, PlateReader, TextRead, decode_ctc  # noqa: E402
+from edge_agent.device.vision.scoring import char_errors, normalise_plate  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "real-scenes-validation"
 FOUND_IOU = 0.5

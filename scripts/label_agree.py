@@ -26,9 +26,9 @@ import cv2
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge_agent.vision.pipeline import read_views  # noqa: E402
-from edge_agent.vision.reader import PlateReader  # noqa: E402
-from edge_agent.vision.scoring import normalise_plate  # noqa: E402
+from edge_agent.device.vision.pipeline import read_views  # noqa: E402
+from edge_agent.device.vision.reader import PlateReader  # noqa: E402
+from edge_agent.device.vision.scoring import normalise_plate  # noqa: E402
 
 SETS = ("plates-open-lpr", "plates-ro-dashcam")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edge_agent.crypto.envelope import (
+from edge_agent.protocol.crypto.envelope import (
     ENVELOPE_CONTEXT,
     RECEIPT_CONTEXT,
     EnvelopeHeader,
@@ -29,8 +29,8 @@ from edge_agent.crypto.envelope import (
     pack_bundle,
     sign_receipt,
 )
-from edge_agent.crypto.keys import key_id, raw_public
-from edge_agent.reads import PlateRead, encode
+from edge_agent.protocol.crypto.keys import key_id, raw_public
+from edge_agent.protocol.reads import PlateRead, encode
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "protocol-vectors.json"
 

@@ -25,7 +25,7 @@ from detector_data import is_held_out, source_key  # noqa: E402
 from synth.crops import make_crop  # noqa: E402
 from synth.plates import render_plate  # noqa: E402
 
-from edge_agent.vision.reader import preprocess  # noqa: E402
+from edge_agent.device.vision.reader import preprocess  # noqa: E402
 
 AR_DIR = "plates-ar-crops"
 AR_HOLDOUT = 0.2

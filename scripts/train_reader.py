@@ -33,8 +33,8 @@ import reader_data  # noqa: E402
 import reader_model  # noqa: E402
 from train_common import make_deterministic, platform, weights_digest  # noqa: E402
 
-from edge_agent.vision.reader import decode_ctc, preprocess  # noqa: E402
-from edge_agent.vision.scoring import score  # noqa: E402
+from edge_agent.device.vision.reader import decode_ctc, preprocess  # noqa: E402
+from edge_agent.device.vision.scoring import score  # noqa: E402
 
 log = logging.getLogger("train_reader")
 CHUNK = 512
@@ -365,7 +365,7 @@ def export(args: argparse.Namespace, model: Any, state: dict[str, Any], ar_count
             "classes": len(reader_model.ALPHABET) + 1,
             "alphabet": reader_model.ALPHABET,
             "blank_index": reader_model.BLANK,
-            "decode": "greedy CTC outside the model (edge_agent.vision.reader.decode_ctc)",
+            "decode": "greedy CTC outside the model (edge_agent.device.vision.reader.decode_ctc)",
         },
         "decode": {
             "min_length": 2,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.crypto.pki import LocalPKI, mint_local_pki
-from edge_agent.localbroker import LocalBroker
+from edge_agent.local.localbroker import LocalBroker
+from edge_agent.protocol.crypto.pki import LocalPKI, mint_local_pki
 
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = Path(os.environ.get("EDGE_AGENT_DATASETS", REPO.parent / "shared" / "datasets"))

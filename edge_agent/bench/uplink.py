@@ -23,13 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent.crypto.envelope import Sealer, sealer_for, verifier_for
-from edge_agent.crypto.verify import DEFAULT_BACKEND
-from edge_agent.localcity import IngestProcess, LocalCity
-from edge_agent.mqtt import new_client, tls_context
-from edge_agent.reads import PlateRead, new_read_id
-from edge_agent.spool import Spool
-from edge_agent.uplink import Uplink
+from edge_agent.device.spool import Spool
+from edge_agent.device.uplink import Uplink
+from edge_agent.local.localcity import IngestProcess, LocalCity
+from edge_agent.protocol.crypto.envelope import Sealer, sealer_for, verifier_for
+from edge_agent.protocol.crypto.verify import DEFAULT_BACKEND
+from edge_agent.protocol.mqtt import new_client, tls_context
+from edge_agent.protocol.reads import PlateRead, new_read_id
 
 logger = logging.getLogger(__name__)
 

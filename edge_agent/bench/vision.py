@@ -19,17 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from edge_agent.capture.base import EndOfStream, FrameQueue
-from edge_agent.capture.replay import ReplaySource
-from edge_agent.capture.worker import CaptureWorker
 from edge_agent.config import CameraConfig, DetectorConfig, MotionConfig, TrackerConfig
+from edge_agent.device.capture.base import EndOfStream, FrameQueue
+from edge_agent.device.capture.replay import ReplaySource
+from edge_agent.device.capture.worker import CaptureWorker
+from edge_agent.device.vision.detector import PlateDetector
+from edge_agent.device.vision.masks import Masker
+from edge_agent.device.vision.pipeline import STAGES, VisionPipeline, crop_plate
+from edge_agent.device.vision.reader import PlateReader
+from edge_agent.device.vision.runtime import TFLiteModel
 from edge_agent.errors import InvalidInputError
 from edge_agent.paths import default_model
-from edge_agent.vision.detector import PlateDetector
-from edge_agent.vision.masks import Masker
-from edge_agent.vision.pipeline import STAGES, VisionPipeline, crop_plate
-from edge_agent.vision.reader import PlateReader
-from edge_agent.vision.runtime import TFLiteModel
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH_VIDEO = REPO / "tests" / "fixtures" / "video" / "bench_1080p.mp4"

@@ -14,12 +14,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.capture.base import EndOfStream, Frame, FrameQueue
-from edge_agent.capture.opencv import OpenCVSource, describe_source
-from edge_agent.capture.picamera import PiCameraSource, camera_number
-from edge_agent.capture.replay import ReplaySource
-from edge_agent.capture.worker import CaptureWorker, make_source
 from edge_agent.config import CameraConfig
+from edge_agent.device.capture.base import EndOfStream, Frame, FrameQueue
+from edge_agent.device.capture.opencv import OpenCVSource, describe_source
+from edge_agent.device.capture.picamera import PiCameraSource, camera_number
+from edge_agent.device.capture.replay import ReplaySource
+from edge_agent.device.capture.worker import CaptureWorker, make_source
 from edge_agent.errors import CaptureError
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.crypto import keys
-from edge_agent.crypto.pki import mint_local_pki
+from edge_agent.protocol.crypto import keys
+from edge_agent.protocol.crypto.pki import mint_local_pki
 
 VALID = """\
 version: 1

@@ -10,7 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.crypto.envelope import (
+from edge_agent.errors import CryptoError, MalformedError, SignatureError, UnknownDeviceError, UnknownKeyError
+from edge_agent.protocol.crypto.envelope import (
     MAX_BUNDLE_BYTES,
     MAX_BUNDLE_READS,
     Opener,
@@ -23,9 +24,8 @@ from edge_agent.crypto.envelope import (
     sign_receipt,
     split_payload,
 )
-from edge_agent.crypto.keys import key_id
-from edge_agent.errors import CryptoError, MalformedError, SignatureError, UnknownDeviceError, UnknownKeyError
-from edge_agent.reads import PlateRead, new_read_id
+from edge_agent.protocol.crypto.keys import key_id
+from edge_agent.protocol.reads import PlateRead, new_read_id
 
 DEVICE_KEY = Ed25519PrivateKey.generate()
 CITY_KEY = X25519PrivateKey.generate()

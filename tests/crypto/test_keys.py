@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from edge_agent.cli import main
-from edge_agent.crypto import keys
 from edge_agent.errors import KeyFileError
+from edge_agent.protocol.crypto import keys
 
 
 def _mode(p: Path) -> int:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edge_agent.crypto.envelope import (
+from edge_agent.protocol.crypto.envelope import (
     EnvelopeHeader,
     Opener,
     ReceiptVerifier,
@@ -21,8 +21,8 @@ from edge_agent.crypto.envelope import (
     sign_receipt,
     split_payload,
 )
-from edge_agent.crypto.keys import key_id, raw_public
-from edge_agent.reads import decode, encode
+from edge_agent.protocol.crypto.keys import key_id, raw_public
+from edge_agent.protocol.reads import decode, encode
 
 REPO = Path(__file__).resolve().parents[2]
 V = json.loads((REPO / "docs" / "protocol-vectors.json").read_text())

@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.crypto.envelope import Opener, Sealer
-from edge_agent.crypto.keys import key_id
-from edge_agent.crypto.verify import DEFAULT_BACKEND, Ed25519Verifier, VerifierCache, available_backends
 from edge_agent.errors import SignatureError
-from edge_agent.reads import PlateRead, new_read_id
+from edge_agent.protocol.crypto.envelope import Opener, Sealer
+from edge_agent.protocol.crypto.keys import key_id
+from edge_agent.protocol.crypto.verify import DEFAULT_BACKEND, Ed25519Verifier, VerifierCache, available_backends
+from edge_agent.protocol.reads import PlateRead, new_read_id
 
 DEVICE_KEY = Ed25519PrivateKey.generate()
 OTHER_KEY = Ed25519PrivateKey.generate()

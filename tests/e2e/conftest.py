@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from edge_agent.localcity import IngestProcess, LocalCity
+from edge_agent.local.localcity import IngestProcess, LocalCity
 
 REPO = Path(__file__).resolve().parents[2]
 VIDEOS = REPO / "tests" / "fixtures" / "video"

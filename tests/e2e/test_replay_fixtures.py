@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.localcity import LocalCity
+from edge_agent.local.localcity import LocalCity
 
 from .conftest import (
     CI_FIXTURES,

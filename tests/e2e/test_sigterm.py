@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from edge_agent.localcity import IngestProcess, LocalCity
+from edge_agent.local.localcity import IngestProcess, LocalCity
 
 from .conftest import agent_command, agent_env, log_tail, stored_reads, truth, wait_for, write_device_config
 

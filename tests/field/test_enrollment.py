@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 import yaml
 
+from edge_agent.city.ingest.service import IngestService
 from edge_agent.configfile import load_config
-from edge_agent.crypto.envelope import sealer_for
-from edge_agent.crypto.pki import Identity, make_ca, write_cert
-from edge_agent.enroll import Bundle, CityDir
 from edge_agent.errors import InvalidInputError
-from edge_agent.ingest.service import IngestService
-from edge_agent.localbroker import LocalBroker, free_port
-from edge_agent.provision import Answers, Prompter, Provisioner
-from edge_agent.reads import PlateRead, new_read_id
+from edge_agent.field.enroll import Bundle, CityDir
+from edge_agent.field.provision import Answers, Prompter, Provisioner
+from edge_agent.local.localbroker import LocalBroker, free_port
+from edge_agent.protocol.crypto.envelope import sealer_for
+from edge_agent.protocol.crypto.pki import Identity, make_ca, write_cert
+from edge_agent.protocol.reads import PlateRead, new_read_id
 from tests.integration.conftest import stored_ids, wait_for
 from tests.integration.mqtt_helpers import TestClient
 
@@ -307,7 +307,7 @@ def test_wizard_reprompts_on_bad_answers(tmp_path: Path) -> None:
 
     # The camera question re-asks when the camera cannot be opened.
     city_root = tmp_path / "cityroot"
-    from edge_agent.enroll import Request, city_init
+    from edge_agent.field.enroll import Request, city_init
 
     city = city_init(city_root, "localhost", 8883)
     bundle = city.enroll("cam-12", Request.load(outcome.request))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.clock import ClockState, kernel_clock_synced
-from edge_agent.health import MetricsServer, Stage, Watchdog, prometheus_text, sd_notify, watchdog_interval
+from edge_agent.device.health import MetricsServer, Stage, Watchdog, prometheus_text, sd_notify, watchdog_interval
 
 
 @pytest.fixture

@@ -21,17 +21,17 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from edge_agent.agent import Agent
-from edge_agent.capture.base import EndOfStream, Frame, FrameQueue
-from edge_agent.capture.worker import CaptureWorker
 from edge_agent.clock import ClockState
 from edge_agent.config import CameraConfig, PrivacyConfig
-from edge_agent.crypto.envelope import Sealer
-from edge_agent.health import Watchdog
-from edge_agent.seal import SealStage
-from edge_agent.spool import Spool
-from edge_agent.vision.tracker import FinishedTrack
-from edge_agent.vision.worker import VisionWorker
+from edge_agent.device.agent import Agent
+from edge_agent.device.capture.base import EndOfStream, Frame, FrameQueue
+from edge_agent.device.capture.worker import CaptureWorker
+from edge_agent.device.health import Watchdog
+from edge_agent.device.seal import SealStage
+from edge_agent.device.spool import Spool
+from edge_agent.device.vision.tracker import FinishedTrack
+from edge_agent.device.vision.worker import VisionWorker
+from edge_agent.protocol.crypto.envelope import Sealer
 
 WATCHDOG_USEC = 200_000  # systemd's WatchdogSec=0.2s: the agent pings every 0.1 s
 STALL_TIMEOUT = 0.05  # the capture stage counts as frozen after stall_timeout * 2 + 10 s without progress
@@ -164,7 +164,7 @@ def test_frozen_capture_stops_watchdog_pings(
 
         camera.freeze.set()
         frozen_at = time.monotonic()
-        with caplog.at_level(logging.ERROR, logger="edge_agent.health"):
+        with caplog.at_level(logging.ERROR, logger="edge_agent.device.health"):
             arrivals = _pings(notify_socket, capture_stage.max_silence + 1.5, quiet=QUIET)
         stopped_at = arrivals[-1] if arrivals else frozen_at
         print(

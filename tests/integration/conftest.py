@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.localcity import LocalCity
+from edge_agent.local.localcity import LocalCity
 
 
 @pytest.fixture

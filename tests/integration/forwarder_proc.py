@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 from edge_agent.configfile import load_config
-from edge_agent.crypto.envelope import sealer_for, verifier_for
-from edge_agent.reads import PlateRead, new_read_id
-from edge_agent.spool import Spool
-from edge_agent.uplink import Uplink
+from edge_agent.device.spool import Spool
+from edge_agent.device.uplink import Uplink
+from edge_agent.protocol.crypto.envelope import sealer_for, verifier_for
+from edge_agent.protocol.reads import PlateRead, new_read_id
 
 
 def main() -> int:

@@ -8,9 +8,9 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edge_agent.crypto.pki import Identity, LocalPKI
-from edge_agent.localbroker import LocalBroker
-from edge_agent.mqtt import new_client, tls_context
+from edge_agent.local.localbroker import LocalBroker
+from edge_agent.protocol.crypto.pki import Identity, LocalPKI
+from edge_agent.protocol.mqtt import new_client, tls_context
 
 
 class TestClient:

@@ -7,9 +7,9 @@ import ssl
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge_agent.crypto.pki import LocalPKI, mint_local_pki
-from edge_agent.localbroker import LocalBroker
-from edge_agent.mqtt import new_client, tls_context
+from edge_agent.local.localbroker import LocalBroker
+from edge_agent.protocol.crypto.pki import LocalPKI, mint_local_pki
+from edge_agent.protocol.mqtt import new_client, tls_context
 
 from .mqtt_helpers import TestClient
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.crypto import envelope as envelope_module
-from edge_agent.localcity import LocalCity
-from edge_agent.reads import PlateRead, new_read_id
+from edge_agent.local.localcity import LocalCity
+from edge_agent.protocol.crypto import envelope as envelope_module
+from edge_agent.protocol.reads import PlateRead, new_read_id
 
 from .conftest import stored_ids, wait_for
 from .mqtt_helpers import TestClient

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.localcity import IngestProcess, LocalCity
+from edge_agent.local.localcity import IngestProcess, LocalCity
 from tests.integration.conftest import wait_for
 from tests.integration.test_store_forward import Device
 
@@ -66,7 +66,7 @@ def test_two_workers_share_the_subscription_and_store_once(city: LocalCity, tmp_
 
 
 def test_a_table_keyed_by_read_id_alone_is_rekeyed(pg_dsn: str) -> None:
-    from edge_agent.ingest.postgres import SCHEMA, PostgresStore
+    from edge_agent.city.ingest.postgres import SCHEMA, PostgresStore
     from tests.integration.test_store_rekey import stored as stored_read
 
     old = SCHEMA.replace("read_id BYTEA NOT NULL,", "read_id BYTEA PRIMARY KEY,").replace(

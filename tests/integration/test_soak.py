@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.localcity import LocalCity
+from edge_agent.local.localcity import LocalCity
 
 from .conftest import stored_ids, wait_for
 from .test_store_forward import Device, _ingest

@@ -23,17 +23,24 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge_agent.city.ingest.service import IngestService
+from edge_agent.city.ingest.store import SqliteStore, StoredRead
 from edge_agent.config import Config
-from edge_agent.crypto import envelope as envelope_module
-from edge_agent.crypto.envelope import MAX_BUNDLE_BYTES, Sealer, pack_bundle, sealer_for, sign_receipt, verifier_for
-from edge_agent.crypto.keys import load_signing_key
+from edge_agent.device.spool import Spool
+from edge_agent.device.uplink import Uplink, _bundles
 from edge_agent.errors import IngestError
-from edge_agent.ingest.service import IngestService
-from edge_agent.ingest.store import SqliteStore, StoredRead
-from edge_agent.localcity import LocalCity
-from edge_agent.reads import PlateRead, new_read_id
-from edge_agent.spool import Spool
-from edge_agent.uplink import Uplink, _bundles
+from edge_agent.local.localcity import LocalCity
+from edge_agent.protocol.crypto import envelope as envelope_module
+from edge_agent.protocol.crypto.envelope import (
+    MAX_BUNDLE_BYTES,
+    Sealer,
+    pack_bundle,
+    sealer_for,
+    sign_receipt,
+    verifier_for,
+)
+from edge_agent.protocol.crypto.keys import load_signing_key
+from edge_agent.protocol.reads import PlateRead, new_read_id
 
 from .conftest import stored_ids, wait_for
 from .mqtt_helpers import TestClient

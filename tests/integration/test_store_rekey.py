@@ -6,9 +6,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from edge_agent.crypto.envelope import EnvelopeHeader, Suite
-from edge_agent.ingest.store import COLUMNS, SqliteStore, StoredRead
-from edge_agent.reads import PlateRead, new_read_id
+from edge_agent.city.ingest.store import COLUMNS, SqliteStore, StoredRead
+from edge_agent.protocol.crypto.envelope import EnvelopeHeader, Suite
+from edge_agent.protocol.reads import PlateRead, new_read_id
 
 OLD_SCHEMA = """
 CREATE TABLE reads (

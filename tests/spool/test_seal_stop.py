@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from edge_agent.clock import ClockState
 from edge_agent.config import PrivacyConfig
-from edge_agent.crypto.envelope import Sealer, Suite
+from edge_agent.device.seal import SealStage
+from edge_agent.device.spool import Spool
+from edge_agent.device.vision.tracker import FinishedTrack
 from edge_agent.errors import SpoolError
-from edge_agent.seal import SealStage
-from edge_agent.spool import Spool
-from edge_agent.vision.tracker import FinishedTrack
+from edge_agent.protocol.crypto.envelope import Sealer, Suite
 
 
 class FullDiskSpool(Spool):

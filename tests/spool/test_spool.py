@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.device.spool import Spool, first_seq
 from edge_agent.errors import SpoolError, SpoolFullError
-from edge_agent.spool import Spool, first_seq
 
 
 def _put(spool: Spool, n: int, size: int = 100) -> list[bytes]:
@@ -185,7 +185,7 @@ def test_a_full_disk_at_start_is_a_spool_error_with_the_fix(tmp_path: Path) -> N
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # every write fails as on a full disk\n"
         "from edge_agent.errors import SpoolError\n"
-        "from edge_agent.spool import Spool\n"
+        "from edge_agent.device.spool import Spool\n"
         "try:\n"
         "    Spool(pathlib.Path(sys.argv[1]))\n"
         "except SpoolError as exc:\n"

@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.errors import ModelError
-from edge_agent.vision.detector import (
+from edge_agent.device.vision.detector import (
     Detection,
     DetectorContract,
     PlateDetector,
@@ -27,7 +26,8 @@ from edge_agent.vision.detector import (
     sidecar_path,
     unletterbox_boxes,
 )
-from edge_agent.vision.runtime import TensorInfo, uint8_to_input
+from edge_agent.device.vision.runtime import TensorInfo, uint8_to_input
+from edge_agent.errors import ModelError
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "detector"
 

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_agent.device.vision.detector import Detection, PlateDetector, iou
 from edge_agent.errors import InvalidInputError, ModelError
 from edge_agent.paths import default_model
-from edge_agent.vision.detector import Detection, PlateDetector, iou
 
 REPO = Path(__file__).resolve().parents[2]
 DATASETS = Path(os.environ.get("EDGE_AGENT_DATASETS", REPO.parent / "shared" / "datasets"))
@@ -56,7 +56,7 @@ def _best_iou(found: list[Detection], truth: np.ndarray) -> float:
 
 def _scripts_module(name: str) -> ModuleType:
     sys.path.insert(0, str(REPO / "scripts"))
-    return __import__(name, fromlist=["_"])
+    return __import__(f"training.{name}", fromlist=["_"])
 
 
 def copy_model(tmp_path: Path) -> Path:

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from edge_agent.config import TrackerConfig
-from edge_agent.vision import ctc
-from edge_agent.vision.fusion import FrameRead, crop_weight, fuse
-from edge_agent.vision.tracker import Observation, Tracker
+from edge_agent.device.vision import ctc
+from edge_agent.device.vision.fusion import FrameRead, crop_weight, fuse
+from edge_agent.device.vision.tracker import Observation, Tracker
 
 from .test_ctc_decode import ALPHABET, BLANK
 from .test_plate_syntax import plate, steps

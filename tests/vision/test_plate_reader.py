@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_agent.device.vision.reader import PlateReader, TextRead
+from edge_agent.device.vision.scoring import normalise_plate
 from edge_agent.errors import InvalidInputError, ModelError
 from edge_agent.paths import default_model
-from edge_agent.vision.reader import PlateReader, TextRead
-from edge_agent.vision.scoring import normalise_plate
 
 REPO = Path(__file__).resolve().parents[2]
 DATASETS = REPO.parent / "shared" / "datasets"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_agent.device.vision import ctc
+from edge_agent.device.vision.reader import OUT_OF_RANGE_CONFIDENCE, PlateReader
 from edge_agent.errors import ConfigError
-from edge_agent.vision import ctc
-from edge_agent.vision.formats import NAMED_FORMATS, class_masks, parse_formats
-from edge_agent.vision.reader import OUT_OF_RANGE_CONFIDENCE, PlateReader
+from edge_agent.protocol.formats import NAMED_FORMATS, class_masks, parse_formats
 
 from .test_ctc_decode import ALPHABET, BLANK, probs_for
 

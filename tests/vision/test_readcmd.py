@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.vision.readcmd import STILL_INPUTS, STILL_SCALE, Reader
+from edge_agent.device.vision.readcmd import STILL_INPUTS, STILL_SCALE, Reader
 
 
 @pytest.mark.parametrize(

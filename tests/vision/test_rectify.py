@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.vision.rectify import MIN_HEIGHT_SHARE, level, plate_size, tilt
+from edge_agent.device.vision.rectify import MIN_HEIGHT_SHARE, level, plate_size, tilt
 
 PLATE = (100, 130, 200, 50)  # x, y, w, h of the flat plate in the scene
 

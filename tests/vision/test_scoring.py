@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_agent.vision.scoring import char_errors, normalise_plate, score
+from edge_agent.device.vision.scoring import char_errors, normalise_plate, score
 
 
 def test_normalise_removes_separators_and_folds() -> None:

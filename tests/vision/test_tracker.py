@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_agent.capture.base import Frame
 from edge_agent.config import MotionConfig, TrackerConfig
-from edge_agent.vision.detector import Detection
-from edge_agent.vision.masks import Masker
-from edge_agent.vision.motion import MotionGate
-from edge_agent.vision.pipeline import VisionPipeline
-from edge_agent.vision.reader import TextRead
-from edge_agent.vision.tracker import Observation, Tracker, direction_of, iou, text_similarity, vote
+from edge_agent.device.capture.base import Frame
+from edge_agent.device.vision.detector import Detection
+from edge_agent.device.vision.masks import Masker
+from edge_agent.device.vision.motion import MotionGate
+from edge_agent.device.vision.pipeline import VisionPipeline
+from edge_agent.device.vision.reader import TextRead
+from edge_agent.device.vision.tracker import Observation, Tracker, direction_of, iou, text_similarity, vote
 
 FPS = 15.0
 

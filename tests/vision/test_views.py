@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.vision.pipeline import VIEW_MARGINS, read_views
-from edge_agent.vision.readcmd import Reader
-from edge_agent.vision.reader import TextRead
-from edge_agent.vision.scoring import normalise_plate
+from edge_agent.device.vision.pipeline import VIEW_MARGINS, read_views
+from edge_agent.device.vision.readcmd import Reader
+from edge_agent.device.vision.reader import TextRead
+from edge_agent.device.vision.scoring import normalise_plate
 
 from ..conftest import DATASETS
 

@@ -1,0 +1,387 @@
+"""Enrolment: how a device gets its identity from the city without its private keys ever leaving it.
+
+1. The device makes its keys (Ed25519 signing key, P-256 TLS key) and an enrolment *request*: a CSR for its TLS
+   certificate (CN = device id) plus its signing public key. Only public material leaves the device.
+2. The city (`edge-agent city enroll`) checks the request, signs the CSR with its device CA, registers the signing
+   key with the ingest (`devices/<id>.pub`), and returns a *bundle*: the certificate, the CA, the broker address,
+   the city's HPKE key and the ingest's receipt key(s).
+3. The device (`edge-agent provision --bundle`) checks that the certificate is for its own key and chains to the
+   CA, then stores the public material next to its keys.
+
+A *site bundle* (`city enroll` without a request) carries everything but the certificate; a device provisioned
+with it makes its keys and writes the request, e.g. back onto the SD card's boot partition on first boot.
+Requests and bundles are JSON files (docs/field-guide.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from pydantic import ValidationError
+
+from edge_agent.config import DEVICE_ID_RE, UplinkConfig
+from edge_agent.errors import InvalidInputError, KeyFileError
+from edge_agent.protocol.crypto import keys
+from edge_agent.protocol.crypto.pki import (
+    Identity,
+    LocalPKI,
+    cert_pem,
+    common_name,
+    load_cert,
+    load_tls_key,
+    make_csr,
+    sign_csr,
+)
+
+REQUEST_TYPE = "edge-agent-enrolment-request"
+BUNDLE_TYPE = "edge-agent-enrolment-bundle"
+RESERVED_IDS = {"ingest", "admin", "city", "broker"}  # MQTT identities that are not devices (see the ACL)
+
+
+def check_device_id(device_id: str) -> str:
+    """A valid, non-reserved device id, or InvalidInputError saying what is allowed."""
+    if not re.match(DEVICE_ID_RE, device_id or ""):
+        raise InvalidInputError(
+            f"device id {device_id!r} is not valid: use up to 63 lower-case letters, digits and '-', "
+            "starting with a letter or digit"
+        )
+    if device_id in RESERVED_IDS:
+        raise InvalidInputError(f"device id {device_id!r} is reserved for the city's own services: choose another")
+    return device_id
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _load_json(path: Path, kind: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InvalidInputError(f"{kind} {path} not found") from None
+    except (OSError, ValueError) as exc:
+        raise InvalidInputError(f"{path} is not a readable {kind} ({exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path} is not an edge-agent {kind}")
+    return data
+
+
+# --- request (device -> city) ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a device sends to be enrolled: public material only."""
+
+    device_id: str
+    csr: x509.CertificateSigningRequest
+    signing_key: Ed25519PublicKey
+
+    def to_json(self) -> str:
+        """The request file's content."""
+        return json.dumps(
+            {
+                "type": REQUEST_TYPE,
+                "v": 1,
+                "device_id": self.device_id,
+                "csr_pem": self.csr.public_bytes(serialization.Encoding.PEM).decode(),
+                "signing_key_pem": keys.public_pem(self.signing_key).decode(),
+                "signing_key_id": keys.key_id(self.signing_key).hex(),
+                "created": _now(),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Request:
+        """Parse and check a request file."""
+        data = _load_json(path, "enrolment request")
+        if data.get("type") != REQUEST_TYPE:
+            raise InvalidInputError(f"{path} is not an enrolment request (type {data.get('type')!r})")
+        try:
+            csr = x509.load_pem_x509_csr(data["csr_pem"].encode())
+            signing = serialization.load_pem_public_key(data["signing_key_pem"].encode())
+        except (KeyError, ValueError, AttributeError) as exc:
+            raise InvalidInputError(f"{path}: the request's keys do not parse ({exc})") from None
+        if not isinstance(signing, Ed25519PublicKey):
+            raise InvalidInputError(f"{path}: the signing key must be Ed25519")
+        return cls(check_device_id(str(data.get("device_id", ""))), csr, signing)
+
+
+def make_request(device_id: str, keys_dir: Path) -> Request:
+    """Make (or reuse) this device's keys in `keys_dir` and build its enrolment request."""
+    check_device_id(device_id)
+    signing_path = keys_dir / "device_ed25519.key"
+    tls_path = keys_dir / "device_tls.key"
+    if not signing_path.exists():
+        keys.write_private_key(signing_path, keys.new_private_key(keys.KeyKind.DEVICE))
+    if not tls_path.exists():
+        from edge_agent.protocol.crypto.pki import new_tls_key, write_tls_key
+
+        write_tls_key(tls_path, new_tls_key())
+    signing = keys.load_signing_key(signing_path)
+    tls = load_tls_key(tls_path)
+    return Request(device_id, make_csr(tls, device_id), signing.public_key())
+
+
+# --- bundle (city -> device) ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What the city gives a device: where the broker is, whom to trust, and (once enrolled) its certificate."""
+
+    device_id: str
+    broker_host: str
+    broker_port: int
+    topic_prefix: str
+    ca_pem: str
+    city_key_pem: str
+    receipt_keys_pem: list[str]
+    device_cert_pem: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        """The bundle file's content."""
+        city_key = serialization.load_pem_public_key(self.city_key_pem.encode())
+        assert isinstance(city_key, X25519PublicKey)
+        return json.dumps(
+            {
+                "type": BUNDLE_TYPE,
+                "v": 1,
+                "device_id": self.device_id,
+                "broker": {"host": self.broker_host, "port": self.broker_port},
+                "topic_prefix": self.topic_prefix,
+                "ca_pem": self.ca_pem,
+                "device_cert_pem": self.device_cert_pem,
+                "city_key_pem": self.city_key_pem,
+                "city_key_id": keys.key_id(city_key).hex(),
+                "receipt_keys_pem": self.receipt_keys_pem,
+                "issued": _now(),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Bundle:
+        """Parse a bundle file."""
+        data = _load_json(path, "enrolment bundle")
+        if data.get("type") != BUNDLE_TYPE:
+            raise InvalidInputError(f"{path} is not an enrolment bundle (type {data.get('type')!r})")
+        try:
+            bundle = cls(
+                device_id=check_device_id(str(data["device_id"])),
+                broker_host=str(data["broker"]["host"]),
+                broker_port=int(data["broker"]["port"]),
+                topic_prefix=str(data.get("topic_prefix", "alpr")),
+                ca_pem=str(data["ca_pem"]),
+                city_key_pem=str(data["city_key_pem"]),
+                receipt_keys_pem=[str(k) for k in data["receipt_keys_pem"]],
+                device_cert_pem=data.get("device_cert_pem"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInputError(f"{path}: the bundle is incomplete ({exc})") from None
+        bundle.check(path)
+        return bundle
+
+    def check(self, path: Path) -> None:
+        """Everything a camera would be configured with must be valid before anything is written.
+
+        A bundle with a broken key or a topic prefix of "#" used to import, overwrite a working config and be
+        deleted, leaving a camera that could not start. InvalidInputError names the field.
+        """
+        try:
+            UplinkConfig.model_validate(
+                {"host": self.broker_host, "port": self.broker_port, "topic_prefix": self.topic_prefix}
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise InvalidInputError(f"{path}: {where} {err['input']!r} is not valid ({err['msg']})") from None
+        checks: list[tuple[str, str, type | None]] = [
+            ("ca_pem", self.ca_pem, None),
+            ("city_key_pem", self.city_key_pem, X25519PublicKey),
+            *((f"receipt_keys_pem[{i}]", pem, Ed25519PublicKey) for i, pem in enumerate(self.receipt_keys_pem)),
+        ]
+        if self.device_cert_pem:
+            checks.append(("device_cert_pem", self.device_cert_pem, None))
+        if not self.receipt_keys_pem:
+            raise InvalidInputError(f"{path}: receipt_keys_pem is empty: the city's bundle must carry its receipt key")
+        for name, pem, kind in checks:
+            try:
+                if kind is None:
+                    x509.load_pem_x509_certificate(pem.encode())
+                elif not isinstance(serialization.load_pem_public_key(pem.encode()), kind):
+                    raise ValueError(f"not an {kind.__name__.removesuffix('PublicKey')} public key")
+            except ValueError as exc:
+                raise InvalidInputError(
+                    f"{path}: {name} does not parse ({exc}): ask the city for a new bundle"
+                ) from None
+
+    @property
+    def has_certificate(self) -> bool:
+        """False for a site bundle (the device still has to be enrolled)."""
+        return bool(self.device_cert_pem)
+
+
+def verify_bundle_for(bundle: Bundle, tls_key_path: Path) -> x509.Certificate:
+    """The bundle's certificate, checked: issued by its CA, for this device id, for the key in `tls_key_path`."""
+    if not bundle.device_cert_pem:
+        raise InvalidInputError("the bundle carries no certificate yet: enrol the device's request first")
+    try:
+        cert = x509.load_pem_x509_certificate(bundle.device_cert_pem.encode())
+        ca = x509.load_pem_x509_certificate(bundle.ca_pem.encode())
+    except ValueError as exc:
+        raise InvalidInputError(f"the bundle's certificates do not parse ({exc})") from None
+    if common_name(cert) != bundle.device_id:
+        raise InvalidInputError(f"the certificate is for {common_name(cert)!r}, not {bundle.device_id!r}")
+    ca_key = ca.public_key()
+    try:
+        assert isinstance(ca_key, ec.EllipticCurvePublicKey)
+        ca_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm))  # type: ignore[arg-type]
+    except (InvalidSignature, AssertionError):
+        raise InvalidInputError("the certificate in the bundle was not issued by the bundle's CA") from None
+    mine = load_tls_key(tls_key_path).public_key().public_numbers()
+    if cert.public_key().public_numbers() != mine:  # type: ignore[union-attr]
+        raise InvalidInputError(
+            "the bundle's certificate is for another key than this device's: was it made from this device's request?"
+        )
+    return cert
+
+
+# --- the city side --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CityDir:
+    """The city's enrolment material (made by `edge-agent city init`)."""
+
+    root: Path
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """city.json: broker address and topic prefix."""
+        return _load_json(self.root / "city.json", "city settings")
+
+    @property
+    def devices_dir(self) -> Path:
+        """The ingest's registry of enrolled devices."""
+        return self.root / "devices"
+
+    def local_pki(self) -> LocalPKI:
+        """The city's CA and service identities in the shape a local broker (tests, the demo) takes."""
+        return LocalPKI(
+            self.root / "ca",
+            self.root / "ca" / "ca.pem",
+            self.root / "ca" / "ca.key",
+            Identity(self.root / "broker" / "broker.pem", self.root / "broker" / "broker.key"),
+            Identity(self.root / "ingest" / "ingest.pem", self.root / "ingest" / "ingest.key"),
+            {},
+        )
+
+    def bundle(self, device_id: str, cert: x509.Certificate | None = None) -> Bundle:
+        """A bundle for `device_id`, with its certificate when given."""
+        settings = self.settings
+        receipt_pems = [p.read_text() for p in sorted((self.root / "keys").glob("receipt_ed25519*.pub"))]
+        return Bundle(
+            device_id=device_id,
+            broker_host=settings["broker"]["host"],
+            broker_port=int(settings["broker"]["port"]),
+            topic_prefix=settings.get("topic_prefix", "alpr"),
+            ca_pem=(self.root / "ca" / "ca.pem").read_text(),
+            city_key_pem=(self.root / "keys" / "city_x25519.pub").read_text(),
+            receipt_keys_pem=receipt_pems,
+            device_cert_pem=cert_pem(cert).decode() if cert is not None else None,
+        )
+
+    def enroll(self, device_id: str, request: Request | None, replace: bool = False) -> Bundle:
+        """Sign the request's CSR, register its signing key, and return the bundle (a site bundle without one)."""
+        check_device_id(device_id)
+        if request is None:
+            return self.bundle(device_id)
+        if request.device_id != device_id:
+            raise InvalidInputError(f"the request is from device {request.device_id!r}, not {device_id!r}")
+        if common_name(request.csr) != device_id:
+            raise InvalidInputError(f"the request's CSR names {common_name(request.csr)!r}, not {device_id!r}")
+        if not request.csr.is_signature_valid:
+            raise InvalidInputError("the request's CSR signature does not verify: ask the device for a new request")
+        registered = self.devices_dir / f"{device_id}.pub"
+        if registered.exists() and not replace:
+            current = keys.load_verify_key(registered)
+            if keys.key_id(current) != keys.key_id(request.signing_key):
+                raise InvalidInputError(
+                    f"device {device_id} is already enrolled with another signing key: "
+                    "pass --replace to re-enrol it (the old key stops being accepted)"
+                )
+        ca_key = load_tls_key(self.root / "ca" / "ca.key")
+        ca_cert = load_cert(self.root / "ca" / "ca.pem")
+        cert = sign_csr(ca_key, ca_cert, request.csr)
+        keys.write_public_key(registered, request.signing_key, force=True)
+        issued = self.root / "issued"
+        issued.mkdir(exist_ok=True)
+        (issued / f"{device_id}-{cert.serial_number:x}.pem").write_bytes(cert_pem(cert))
+        return self.bundle(device_id, cert)
+
+
+def city_init(root: Path, broker_host: str, broker_port: int = 8883, topic_prefix: str = "alpr") -> CityDir:
+    """Create a city's enrolment material: device CA, HPKE and receipt keys, broker and ingest certificates."""
+    from edge_agent.protocol.crypto.pki import issue as issue_cert
+    from edge_agent.protocol.crypto.pki import make_ca, write_cert, write_tls_key
+
+    if (root / "city.json").exists():
+        raise KeyFileError(f"{root} already holds a city (city.json): refusing to overwrite its CA and keys")
+    root.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = make_ca("edge-agent city device CA")
+    write_tls_key(root / "ca" / "ca.key", ca_key)
+    write_cert(root / "ca" / "ca.pem", ca_cert)
+    keys.generate(keys.KeyKind.CITY, root / "keys")
+    keys.generate(keys.KeyKind.RECEIPT, root / "keys")
+    is_ip = bool(re.fullmatch(r"[\d.]+|[0-9a-fA-F:]+", broker_host))
+    broker_key, broker_cert = issue_cert(
+        ca_key,
+        ca_cert,
+        broker_host,
+        server=True,
+        dns_names=[] if is_ip else [broker_host],
+        ip_addresses=[broker_host] if is_ip else [],
+    )
+    write_tls_key(root / "broker" / "broker.key", broker_key)
+    write_cert(root / "broker" / "broker.pem", broker_cert)
+    ingest_key, ingest_cert = issue_cert(ca_key, ca_cert, "ingest")
+    write_tls_key(root / "ingest" / "ingest.key", ingest_key)
+    write_cert(root / "ingest" / "ingest.pem", ingest_cert)
+    (root / "devices").mkdir(exist_ok=True)
+    settings = {"broker": {"host": broker_host, "port": broker_port}, "topic_prefix": topic_prefix}
+    (root / "city.json").write_text(json.dumps(settings, indent=2) + "\n")
+    (root / "ingest.yaml").write_text(ingest_yaml(broker_host, broker_port, topic_prefix))
+    return CityDir(root)
+
+
+def ingest_yaml(broker_host: str, broker_port: int, topic_prefix: str) -> str:
+    """A reference-ingest config for a city directory (paths relative to it)."""
+    return f"""# Reference ingest for this city (written by `edge-agent city init`; paths are relative to this file).
+# Run: edge-agent ingest --config ingest.yaml
+version: 1
+ingest:
+  broker:
+    host: {broker_host}
+    port: {broker_port}
+    client_id: ingest-1
+    tls: {{ca: ca/ca.pem, cert: ingest/ingest.pem, key: ingest/ingest.key}}
+  topic_prefix: {topic_prefix}
+  recipient_keys: [keys/city_x25519.key]
+  receipt_key: keys/receipt_ed25519.key
+  devices_dir: devices
+  store: {{kind: sqlite, path: reads.db}}
+"""
