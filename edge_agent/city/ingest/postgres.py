@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edge_agent.city.ingest.store import COLUMNS, StoredRead, counter_rows, require_psycopg
+from edge_agent.city.ingest.rows import COLUMNS, StoredRead, counter_rows, require_psycopg
 from edge_agent.errors import IngestError
 
 logger = logging.getLogger(__name__)
