@@ -16,7 +16,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import detector_model
+from training import detector_model
 
 from edge_agent.bench.vision import model_latency_ms
 

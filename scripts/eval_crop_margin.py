@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synth.scenes import render_scene
+from training.synth.scenes import render_scene
 
 from edge_agent.device.vision.detector import PlateDetector, iou
 from edge_agent.device.vision.pipeline import CROP_MARGIN, crop_plate

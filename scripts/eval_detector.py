@@ -31,91 +31,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import detector_data as dd
-from synth.scenes import render_scene, single_vehicle_scene
+from training import detector_data as dd
+from training.evaluation import FLOOR, breakdown, score
+from training.synth.scenes import render_scene, single_vehicle_scene
 
-from edge_agent.device.vision.detector import DetectorContract, PlateDetector, iou, thresholds_for
+from edge_agent.device.vision.detector import DetectorContract, PlateDetector, thresholds_for
 
 REPO = Path(__file__).resolve().parents[1]
-THRESHOLDS = [round(t, 2) for t in np.arange(0.04, 0.97, 0.02)]
-FLOOR = 0.04  # detections are collected once at this threshold, then filtered per threshold
-# A vehicle pass is reported only if one of its detections scores where the held-out photos give a tenth of the
-# operating point's false boxes (postprocess.confirm_confidence, used by the tracker).
-CONFIRM_FP_SHARE = 0.1
-
-
-def match(
-    dets: list[tuple[np.ndarray, float]], truth: np.ndarray, iou_min: float = 0.5
-) -> tuple[list[bool], np.ndarray]:
-    """Greedy one-to-one matching of detections sorted best first: whether each detection is a true positive, and
-    whether each labelled plate was found."""
-    used = np.zeros(len(truth), bool)
-    out = []
-    for box, _ in dets:
-        if len(truth) == 0:
-            out.append(False)
-            continue
-        ious = np.where(used, -1.0, iou(box, truth))
-        best = int(np.argmax(ious))
-        hit = bool(ious[best] >= iou_min)
-        if hit:
-            used[best] = True
-        out.append(hit)
-    return out, used
-
-
-def score(per_image: list[tuple[list[tuple[np.ndarray, float]], np.ndarray]], max_fp: float) -> dict:
-    """Recall and false boxes per image at each threshold, and the operating point."""
-    n_truth = sum(len(t) for _, t in per_image)
-    rows = []
-    for thr in THRESHOLDS:
-        tp = fp = 0
-        for dets, truth in per_image:
-            kept = [d for d in dets if d[1] >= thr]
-            hits, _ = match(kept, truth)
-            tp += sum(hits)
-            fp += len(hits) - sum(hits)
-        rows.append({"threshold": thr, "recall": tp / max(n_truth, 1), "fp_per_image": fp / len(per_image)})
-
-    def point(bound: float) -> dict | None:
-        ok = [r for r in rows if r["fp_per_image"] <= bound]
-        return max(ok, key=lambda r: (r["recall"], -r["threshold"])) if ok else None
-
-    return {
-        "images": len(per_image),
-        "plates": n_truth,
-        "curve": rows,
-        "operating_point": point(max_fp),
-        "confirm_point": point(max_fp * CONFIRM_FP_SHARE),
-    }
-
-
-WIDTH_BUCKETS = ((0, 20), (20, 35), (35, 60), (60, 10_000))
-
-
-def breakdown(per_image: list, threshold: float, scale: list[float]) -> dict[str, dict[str, int]]:  # type: ignore[type-arg]
-    """Found / total plates at ``threshold``: by width inside the model input, in crowded images, for tall boxes.
-
-    ``scale`` is each image's letterbox factor (input pixels per photo pixel). Crowded: 3 or more plates in the
-    image. Tall: box height over 0.8 of its width (the data set's square stretch).
-    """
-    rows: dict[str, list[int]] = {}
-
-    def add(key: str, hit: bool) -> None:
-        row = rows.setdefault(key, [0, 0])
-        row[0] += int(hit)
-        row[1] += 1
-
-    for (dets, truth), k in zip(per_image, scale, strict=True):
-        _, hits = match([d for d in dets if d[1] >= threshold], truth)
-        for (_, _, w, h), hit in zip(truth, hits, strict=True):
-            lo, hi = next(b for b in WIDTH_BUCKETS if b[0] <= w * k < b[1])
-            add(f"width {lo}-{hi} px" if hi < 10_000 else f"width >= {lo} px", bool(hit))
-            if len(truth) >= 3:
-                add("crowded (>= 3 plates)", bool(hit))
-            if h > 0.8 * w:
-                add("tall (h > 0.8 w)", bool(hit))
-    return {key: {"found": f, "plates": n} for key, (f, n) in sorted(rows.items())}
 
 
 def run_detector(det: PlateDetector, images: list[tuple[np.ndarray, np.ndarray]]) -> list:  # type: ignore[type-arg]

@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
-import reader_data  # noqa: E402
+from training import reader_data  # noqa: E402
 
 from edge_agent.device.vision.reader import PlateReader  # noqa: E402
 from edge_agent.device.vision.scoring import normalise_plate, score  # noqa: E402
@@ -97,8 +97,8 @@ def threshold_split(preds: list[str], confs: list[float], truths: list[str], thr
 
 def synthetic_check(reader: PlateReader, n: int, seed: int = 424242) -> dict[str, float]:
     """Fresh synthetic crops (a seed training never uses): single-line accuracy and two-line refusals."""
-    from synth.crops import make_crop
-    from synth.plates import render_plate
+    from training.synth.crops import make_crop
+    from training.synth.plates import render_plate
 
     rng = np.random.default_rng(seed)
     single, single_conf, truths, two_conf = [], [], [], []
@@ -170,7 +170,15 @@ def main() -> None:
     ap.add_argument("--record", action="store_true", help="write the figures into models/plate_reader.json")
     ap.add_argument("--synthetic", type=int, default=800, help="fresh synthetic crops to check (0: none)")
     ap.add_argument("--cli", type=Path, help="score this `edge-agent read --crops --json` output and stop")
+    ap.add_argument(
+        "--write-fixtures",
+        type=Path,
+        help="write the reader's committed test crops (tests/vision/data/reader: drawn, no data set) here and stop",
+    )
     args = ap.parse_args()
+    if args.write_fixtures:
+        reader_data.write_fixtures(args.write_fixtures)
+        return
 
     rows = load_labels(args.crops)
     if args.cli is not None:

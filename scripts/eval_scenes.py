@@ -23,8 +23,6 @@ import csv
 import json
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,10 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
+
+from training.evaluation import Tally, classify  # noqa: E402
 
 from edge_agent.device.vision.detector import PlateDetector, iou  # noqa: E402
 from edge_agent.device.vision.pipeline import VisionPipeline, read_views  # noqa: E402
@@ -42,87 +43,6 @@ from edge_agent.device.vision.scoring import char_errors, normalise_plate  # noq
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "real-scenes-validation"
 FOUND_IOU = 0.5
-
-
-@dataclass
-class Tally:
-    """Counts for one region (or all)."""
-
-    plates: int = 0
-    found: int = 0
-    exact: int = 0
-    exact_found: int = 0
-    chars: int = 0
-    char_errors: int = 0
-    ms: list[float] = field(default_factory=list)
-    anatomy: Counter[str] = field(default_factory=Counter)
-    pairs: Counter[str] = field(default_factory=Counter)
-    single_error: int = 0
-    misread: int = 0
-
-    def add(self, other: Tally) -> None:
-        """Fold another region's counts into this one."""
-        for name in ("plates", "found", "exact", "exact_found", "chars", "char_errors", "single_error", "misread"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.ms += other.ms
-        self.anatomy.update(other.anatomy)
-        self.pairs.update(other.pairs)
-
-    def summary(self) -> dict[str, Any]:
-        """The figures as a JSON-able dict."""
-        pct = lambda a, b: round(100.0 * a / b, 1) if b else 0.0  # noqa: E731
-        return {
-            "plates": self.plates,
-            "exact": pct(self.exact, self.plates),
-            "char": round(100.0 * (1 - self.char_errors / self.chars), 1) if self.chars else 0.0,
-            "found": pct(self.found, self.plates),
-            "read_given_found": pct(self.exact_found, self.found),
-            "ms_p50": round(float(np.percentile(self.ms, 50)), 1) if self.ms else None,
-            "misread": self.misread,
-            "single_error": self.single_error,
-            "anatomy": dict(self.anatomy.most_common()),
-            "pairs": dict(self.pairs.most_common(12)),
-        }
-
-
-def edit_ops(pred: str, truth: str) -> list[tuple[str, int, str, str]]:
-    """Levenshtein alignment of two normalised strings: (op, truth position, truth char, read char) per edit."""
-    n, m = len(truth), len(pred)
-    d = np.zeros((n + 1, m + 1), dtype=np.int32)
-    d[:, 0] = np.arange(n + 1)
-    d[0, :] = np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (truth[i - 1] != pred[j - 1]))
-    ops: list[tuple[str, int, str, str]] = []
-    i, j = n, m
-    while i > 0 or j > 0:
-        if i > 0 and j > 0 and d[i, j] == d[i - 1, j - 1] + (truth[i - 1] != pred[j - 1]):
-            if truth[i - 1] != pred[j - 1]:
-                ops.append(("sub", i - 1, truth[i - 1], pred[j - 1]))
-            i, j = i - 1, j - 1
-        elif j > 0 and d[i, j] == d[i, j - 1] + 1:
-            ops.append(("ins", i, "", pred[j - 1]))
-            j -= 1
-        else:
-            ops.append(("del", i - 1, truth[i - 1], ""))
-            i -= 1
-    return ops[::-1]
-
-
-def classify(pred: str, truth: str, tally: Tally) -> None:
-    """Add the anatomy of one misreading (normalised strings) to the tally."""
-    ops = edit_ops(pred, truth)
-    tally.misread += 1
-    tally.single_error += len(ops) == 1
-    for op, pos, t, p in ops:
-        if op == "ins":
-            tally.anatomy["inserted at an edge" if pos in (0, len(truth)) else "inserted inside"] += 1
-        elif op == "del":
-            tally.anatomy["dropped at an end" if pos in (0, len(truth) - 1) else "dropped inside"] += 1
-        else:
-            tally.anatomy["substituted"] += 1
-            tally.pairs[f"{t}->{p}"] += 1
 
 
 class GreedyReader(PlateReader):

@@ -40,9 +40,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synth import fonts, plates
-from synth.plates import render_plate
-from synth.scenes import Vehicle, draw_vehicle, place_vehicle
+from training.synth import fonts, plates
+from training.synth.plates import render_plate
+from training.synth.scenes import Vehicle, draw_vehicle, place_vehicle
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "video"
 

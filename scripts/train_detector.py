@@ -30,9 +30,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import detector_data as dd
-import detector_model
-from train_common import make_deterministic, platform, weights_digest
+from training import detector_data as dd
+from training import detector_model
+from training.common import make_deterministic, platform, weights_digest
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = "1.2.0"

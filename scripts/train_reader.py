@@ -1,6 +1,6 @@
 """Train the plate reader from scratch and export it: models/plate_reader{,_float}.tflite + plate_reader.json.
 
-Data: fresh synthetic crops every epoch (scripts/synth, seeded per chunk) plus the Argentine real crops
+Data: fresh synthetic crops every epoch (scripts/training/synth, seeded per chunk) plus the Argentine real crops
 (../shared/datasets/plates-ar-crops; a fixed ~20% held out for validation, the rest oversampled). The US
 validation crops are never read here.
 
@@ -29,9 +29,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
-import reader_data  # noqa: E402
-import reader_model  # noqa: E402
-from train_common import make_deterministic, platform, weights_digest  # noqa: E402
+from training import reader_data, reader_model  # noqa: E402
+from training.common import make_deterministic, platform, weights_digest  # noqa: E402
 
 from edge_agent.device.vision.reader import decode_ctc, preprocess  # noqa: E402
 from edge_agent.device.vision.scoring import score  # noqa: E402
@@ -388,7 +387,7 @@ def export(args: argparse.Namespace, model: Any, state: dict[str, Any], ar_count
             "threads": args.threads,
             "seconds": round(float(state["seconds"])),
             "data": [
-                f"synthetic plates (scripts/synth, {samples} crops drawn fresh)",
+                f"synthetic plates (scripts/training/synth, {samples} crops drawn fresh)",
                 f"plates-ar-crops (MIT, ankandrew/fast-plate-ocr 3841f1e): {ar_counts[0]} train, "
                 f"{ar_counts[1]} held out, {100 * args.ar_fraction:.0f}% of the samples",
                 *(

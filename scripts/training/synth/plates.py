@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from synth import fonts
-from synth.styles import (
+from training.synth import fonts
+from training.synth.styles import (
     BRIGHT_INKS,
     COUNTIES,
     DARK_BGS,

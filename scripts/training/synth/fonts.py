@@ -21,7 +21,7 @@ FONT_DIRS = (
     Path("/usr/share/fonts"),
     Path("/usr/local/share/fonts"),
     # ../shared/fonts beside the project: plate lettering that no Debian package carries (GL-Nummernschild).
-    Path(__file__).resolve().parents[3] / "shared" / "fonts",
+    Path(__file__).resolve().parents[4] / "shared" / "fonts",
 )
 # Lettering that real plates use, by region: US states' Highway Gothic (fonts-roadgeek, series B to E) and the
 # FE-Schrift of German and Mercosur plates (GL-Nummernschild, ../shared/fonts). A share of plates is drawn in

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from synth.plates import render_plate
+from training.synth.plates import render_plate
 
 CAR_COLOURS = (
     (235, 235, 235), (200, 200, 200), (150, 150, 150), (90, 90, 90), (30, 30, 30), (20, 20, 20),

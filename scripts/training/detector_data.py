@@ -13,16 +13,13 @@ import csv
 import hashlib
 import logging
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from synth.scenes import render_scene
+from training.synth.scenes import render_scene
 
 HOLDOUT_PERCENT = 20
 PAD_VALUE = 114  # letterbox fill, the same grey as the runtime uses

@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from synth.plates import Plate
+from training.synth.plates import Plate
 
 
 def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

@@ -17,12 +17,13 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-from synth import fonts
+
+from training.synth import fonts
 
 # Environment variables that change which kernels TensorFlow runs on a CPU, and so the trained weights.
 KERNEL_ENV = ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 # The packages that training pins (scripts/setup --train): their versions go into the record.
-TRAIN_CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints" / "train.txt"
+TRAIN_CONSTRAINTS = Path(__file__).resolve().parents[2] / "constraints" / "train.txt"
 
 
 def make_deterministic(seed: int) -> None:

@@ -10,22 +10,16 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO))
-
-from detector_data import is_held_out, source_key  # noqa: E402
-from synth.crops import make_crop  # noqa: E402
-from synth.plates import render_plate  # noqa: E402
-
-from edge_agent.device.vision.reader import preprocess  # noqa: E402
+from edge_agent.device.vision.reader import preprocess
+from training.detector_data import is_held_out, source_key
+from training.synth.crops import make_crop
+from training.synth.plates import render_plate
 
 AR_DIR = "plates-ar-crops"
 AR_HOLDOUT = 0.2
@@ -247,11 +241,3 @@ def write_fixtures(folder: Path, height: int = 48) -> None:
         writer = csv.writer(fh)
         writer.writerow(["image", "plate_text", "style", "two_line"])
         writer.writerows(rows)
-
-
-if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Write the reader's committed test fixture of synthetic crops.")
-    ap.add_argument("--fixtures", type=Path, default=REPO / "tests" / "vision" / "data" / "reader")
-    write_fixtures(ap.parse_args().fixtures)
