@@ -423,8 +423,8 @@ def render_scene(
         x1, y1 = np.clip(corners.max(axis=0), 0, [width, height])
         box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
         # A nearer vehicle drawn later can hide an earlier plate: drop boxes that are now mostly covered.
-        box_list = [b for b in box_list if _covered(b, box) < 0.5]
-        texts = texts[: len(box_list)]
+        kept = [(b, t) for b, t in zip(box_list, texts, strict=True) if _covered(b, box) < 0.5]
+        box_list, texts = [b for b, _ in kept], [t for _, t in kept]
         if box[2] >= 4 and box[3] >= 3:
             box_list.append(box)
             texts.append(text)
