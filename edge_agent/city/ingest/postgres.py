@@ -1,8 +1,10 @@
-"""PostgreSQL store for cities that run several ingest workers on a shared subscription.
+"""PostgreSQL store for cities that run several ingest workers on a shared subscription: the records service's
+database (edge_agent.city.records), whose schema it applies if it is missing.
 
-Idempotence comes from the primary key on (device_id, read_id) and `ON CONFLICT DO NOTHING`, so two workers that
-receive the same resent read (at-least-once delivery) store it once between them (store.py says why the device is
-part of the key).
+Idempotence comes from the primary key on (device_id, read_id, captured_ms) and `ON CONFLICT DO NOTHING`, so two
+workers that receive the same resent read (at-least-once delivery) store it once between them (store.py says why
+the device is part of the key; a resent read carries the same capture time, so it meets its first copy in the same
+day partition).
 """
 
 from __future__ import annotations
@@ -13,56 +15,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edge_agent.city.ingest.rows import COLUMNS, StoredRead, counter_rows, require_psycopg
+from edge_agent.city.records.schema import captured_ms, day_start, ensure_partitions, migrate
 from edge_agent.errors import IngestError
 
 logger = logging.getLogger(__name__)
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS reads (
-    read_id BYTEA NOT NULL,
-    device_id TEXT NOT NULL,
-    seq BIGINT NOT NULL,
-    camera TEXT NOT NULL,
-    plate TEXT NOT NULL,
-    confidence REAL NOT NULL,
-    first_seen_ms BIGINT NOT NULL,
-    last_seen_ms BIGINT NOT NULL,
-    frames INTEGER NOT NULL,
-    direction TEXT NOT NULL,
-    clock_synced BOOLEAN NOT NULL,
-    box TEXT,
-    crop_jpeg BYTEA,
-    models TEXT,
-    recipient_key_id BYTEA NOT NULL,
-    signer_key_id BYTEA NOT NULL,
-    received_at DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (device_id, read_id)
-);
-CREATE INDEX IF NOT EXISTS reads_device_seq ON reads (device_id, seq);
-CREATE INDEX IF NOT EXISTS reads_plate ON reads (plate);
-CREATE TABLE IF NOT EXISTS device_status (
-    device_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS ingest_counters (
-    name TEXT PRIMARY KEY,
-    value BIGINT NOT NULL
-);
-"""
-
-
-# A table made when the key was the read id alone gets the (device_id, read_id) key, once.
-REKEY = """
-DO $$
-BEGIN
-    IF (SELECT count(*) FROM information_schema.key_column_usage
-        WHERE table_schema = current_schema() AND table_name = 'reads' AND constraint_name = 'reads_pkey') = 1 THEN
-        ALTER TABLE reads DROP CONSTRAINT reads_pkey, ADD PRIMARY KEY (device_id, read_id);
-    END IF;
-END $$;
-"""
 
 
 class PostgresStore:
@@ -71,34 +27,64 @@ class PostgresStore:
     def __init__(self, dsn: str) -> None:
         psycopg = require_psycopg()
         self._errors: type[Exception] = psycopg.Error
+        self._no_partition: type[Exception] = psycopg.errors.CheckViolation
+        self._conn: Any = None
         try:
-            self._conn: Any = psycopg.connect(dsn, autocommit=False)
-            with self._conn.transaction(), self._conn.cursor() as cur:
-                # Serialise schema creation between workers starting at once.
-                cur.execute("SELECT pg_advisory_xact_lock(4545)")
-                cur.execute(SCHEMA)
-                cur.execute(REKEY)
+            self._conn = psycopg.connect(dsn, autocommit=False)
+            migrate(self._conn)
         except psycopg.Error as exc:
+            if self._conn is not None:
+                self._conn.close()
             raise IngestError(f"cannot use PostgreSQL ({_first_line(exc)}): check ingest.store.dsn") from None
         self._lock = threading.Lock()
-        placeholders = ", ".join("%s" for _ in COLUMNS)
-        insert = f"INSERT INTO reads ({', '.join(COLUMNS)}) VALUES ({placeholders})"  # noqa: S608 - fixed column names
-        self._insert = insert + " ON CONFLICT (device_id, read_id) DO NOTHING"
+        self._days: set[int] = set()
+        self._cameras: set[tuple[str, str]] = set()
+        columns = (*COLUMNS, "captured_ms")
+        placeholders = ", ".join("%s" for _ in columns)
+        insert = f"INSERT INTO reads ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608 - fixed column names
+        self._insert = insert + " ON CONFLICT (device_id, read_id, captured_ms) DO NOTHING"
+
+    @staticmethod
+    def _row(item: StoredRead) -> tuple[Any, ...]:
+        r = item.read
+        at = captured_ms(round(r.first_seen * 1000), round(item.received_at * 1000), r.clock_synced)
+        return (*item.row(), at)
 
     def add(self, items: Sequence[StoredRead]) -> int:
         """Insert new reads in one transaction; a device's known read ids are skipped."""
         if not items:
             return 0
+        rows = [self._row(item) for item in items]
+        days = {day_start(row[-1]) for row in rows}
         with self._lock:
             try:
-                with self._conn.transaction(), self._conn.cursor() as cur:
-                    inserted = 0
-                    for item in items:
-                        cur.execute(self._insert, item.row())
-                        inserted += cur.rowcount
-                    return inserted
+                try:
+                    return self._add(rows, days)
+                except self._no_partition:
+                    # The purge dropped a day this worker had made; a late read of that day makes it again.
+                    self._days.clear()
+                    return self._add(rows, days)
             except self._errors as exc:
                 raise IngestError(f"storing reads in PostgreSQL failed ({_first_line(exc)})") from None
+
+    def _add(self, rows: list[tuple[Any, ...]], days: set[int]) -> int:
+        ensure_partitions(self._conn, days, self._days)
+        device, camera, received = COLUMNS.index("device_id"), COLUMNS.index("camera"), COLUMNS.index("received_at")
+        new_cameras = {(row[device], row[camera]): row[received] for row in rows}
+        for known in self._cameras & new_cameras.keys():
+            del new_cameras[known]
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            inserted = 0
+            for row in rows:
+                cur.execute(self._insert, row)
+                inserted += cur.rowcount
+            if new_cameras:
+                cur.executemany(
+                    "INSERT INTO cameras (device_id, camera, first_seen_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    [(d, c, t) for (d, c), t in new_cameras.items()],
+                )
+        self._cameras.update(new_cameras)
+        return inserted
 
     def reused_seqs(self, items: Sequence[StoredRead]) -> list[tuple[str, int]]:
         """(device, sequence number) of the items whose number another read of that device already holds."""
