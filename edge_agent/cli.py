@@ -293,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
 
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("file", metavar="FILE")
-    p.add_argument("--role", choices=["any", "device", "ingest"], default="any", help="what the file must configure")
+    p.add_argument(
+        "--role", choices=["any", "device", "ingest", "records"], default="any", help="what the file must configure"
+    )
     p.add_argument("--no-files", action="store_true", help="do not check that referenced files exist")
     p.set_defaults(func=cmd_check_config)
 
@@ -413,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_bench_pipeline)
 
+    from edge_agent.city.records.commands import add_commands as add_records_commands
+
+    add_records_commands(sub)
     for register in _EXTRA_COMMANDS:
         register(sub)
     return parser

@@ -451,6 +451,63 @@ class IngestConfig(Section):
     receipt_delay: Duration = Field(0.02, ge=0, le=5, description="Wait this long to fill a receipt batch.")
 
 
+# --- records (the city side) ----------------------------------------------------------------------------------
+
+DEFAULT_PURPOSES = [
+    "criminal investigation",
+    "missing or endangered person",
+    "stolen vehicle",
+]
+DEFAULT_PROHIBITED = [
+    "immigration enforcement",
+    "traffic enforcement",
+    "parking enforcement",
+    "civil code enforcement",
+    "monitoring of protected First Amendment activity",
+]
+
+
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression ({exc})") from None
+    return value
+
+
+class RecordsConfig(Section):
+    """The city's records service: who may search, for what, and how long reads are kept."""
+
+    dsn: str | None = Field(None, description="PostgreSQL connection string of the records database.")
+    dsn_file: SecretFile | None = Field(None, description="File holding the DSN, to keep passwords out of config.")
+    listen: str = Field("127.0.0.1", description="Address the web service binds (put TLS in front of it).")
+    port: int = Field(8088, ge=1, le=65535)
+    retention_days: int = Field(30, ge=1, le=3650, description="Reads older than this are purged unless held.")
+    purge_interval: Duration = Field(3600.0, ge=60, description="How often the service purges expired reads.")
+    case_number_pattern: Annotated[str, AfterValidator(_regex)] = Field(
+        r"^[0-9]{2,4}-[0-9]{3,8}$", description="Every search names a case number matching this (e.g. 2026-000123)."
+    )
+    purposes: list[Annotated[str, Field(min_length=3, max_length=80)]] = Field(
+        default_factory=lambda: list(DEFAULT_PURPOSES), min_length=1, description="Purposes a search may give."
+    )
+    prohibited_purposes: list[Annotated[str, Field(min_length=3, max_length=80)]] = Field(
+        default_factory=lambda: list(DEFAULT_PROHIBITED),
+        description="Purposes always refused (and the attempt audited).",
+    )
+    max_results: int = Field(500, ge=1, le=10_000, description="Most reads one search returns.")
+    lockout_after: int = Field(5, ge=1, le=100, description="Failed logins in a row that lock an account.")
+    lockout: Duration = Field(900.0, ge=1, description="How long a locked account stays locked.")
+    session_lifetime: Duration = Field(8 * 3600.0, ge=60, le=7 * 86400, description="A session ends after this.")
+    secure_cookies: bool = Field(True, description="Session cookies only over HTTPS (or to localhost).")
+
+    @model_validator(mode="after")
+    def _purposes_apart(self) -> RecordsConfig:
+        both = sorted({p.lower() for p in self.purposes} & {p.lower() for p in self.prohibited_purposes})
+        if both:
+            raise ValueError(f"a purpose cannot be both allowed and prohibited: {', '.join(both)}")
+        return self
+
+
 class LoggingConfig(Section):
     """Logging goes to stderr; journald stamps the time."""
 
@@ -474,6 +531,7 @@ class Config(Section):
     uplink: UplinkConfig = Field(default_factory=UplinkConfig)
     health: HealthConfig = Field(default_factory=HealthConfig)
     ingest: IngestConfig | None = None
+    records: RecordsConfig | None = None
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @model_validator(mode="after")

@@ -37,7 +37,7 @@ def credentials_dir(config_path: Path) -> Path:
     return beside if beside.is_dir() else DEFAULT_CREDENTIALS_DIR
 
 
-Role = Literal["any", "device", "ingest"]
+Role = Literal["any", "device", "ingest", "records"]
 
 _PATTERN_HINTS = {
     r"^[a-z0-9][a-z0-9-]{0,62}$": "lower-case letters, digits and '-', starting with a letter or digit",
@@ -216,6 +216,15 @@ def _read_text(path: Path) -> str:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
 
 
+def records_problems(cfg: Config) -> list[tuple[KeyPath, str]]:
+    """What the records service needs beyond a valid file: the section and a database."""
+    if cfg.records is None:
+        return [(("records",), "required for the records service")]
+    if not (cfg.records.dsn or cfg.records.dsn_file):
+        return [(("records", "dsn"), "set records.dsn or records.dsn_file (the records database)")]
+    return []
+
+
 def check_config(path: Path | str, role: Role = "any", check_files: bool = True) -> tuple[Config | None, list[Problem]]:
     """Parse and validate a config file; returns the config (None if invalid) and every problem found."""
     path = Path(path)
@@ -268,6 +277,8 @@ def check_config(path: Path | str, role: Role = "any", check_files: bool = True)
             role_problems.append((("cameras",), "required for a device: list at least one camera"))
     if role == "ingest" or (role == "any" and cfg.ingest is not None):
         role_problems += ingest_problems(cfg)
+    if role == "records" or (role == "any" and cfg.records is not None):
+        role_problems += records_problems(cfg)
     for loc, message in role_problems:
         problems.append(Problem(name, _line_for(lines, loc), format_key(loc), message))
     return (None if problems else cfg), problems

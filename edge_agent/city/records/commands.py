@@ -1,0 +1,321 @@
+"""`edge-agent records ...`: the administrator's commands for the records service.
+
+Every command reads the ``records`` section of a city config file (``--config``); ``--dsn`` overrides its
+database, e.g. with a role that may create tables for ``migrate``. What an administrator does here (accounts,
+exports, purges) is audited under the operating-system user who ran it, with the role ``administrator-cli``.
+The web stack is imported only by ``serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from edge_agent.city.records import audit, schema
+from edge_agent.city.records.roles import ROLES
+from edge_agent.config import RecordsConfig
+from edge_agent.errors import ConfigError, EdgeAgentError, InvalidInputError, RuntimeMissingError
+
+logger = logging.getLogger(__name__)
+CLI_ROLE = "administrator-cli"
+
+
+class RecordsCommandError(EdgeAgentError):
+    """A records command that could not be carried out (database unreachable, schema missing, ...)."""
+
+
+def add_commands(sub: Any) -> None:
+    """Register `records` and its actions on the CLI's subparsers."""
+    records = sub.add_parser("records", help="the city's records service: schema, web service, accounts, audit")
+    rsub = records.add_subparsers(dest="records_command", required=True, metavar="ACTION")
+
+    def action(name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = rsub.add_parser(name, help=help_)
+        p.add_argument("--config", required=True, metavar="FILE", help="city config with a records section")
+        p.add_argument("--dsn", help="PostgreSQL DSN instead of records.dsn (e.g. an owner role for migrate)")
+        p.set_defaults(func=func)
+        return p
+
+    p = action("migrate", "create or update the records schema (one transaction)", cmd_migrate)
+    p.add_argument("--app-role", help="give this existing role the service's rights (audit: SELECT, INSERT only)")
+    action("serve", "run the web service (API and pages) and the scheduled purge", cmd_serve)
+    action("purge", "drop reads past retention now, keeping held ones (audited)", cmd_purge)
+
+    user = rsub.add_parser("user", help="accounts: add, disable, enable, reset-mfa")
+    usub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    for name, help_, func in (
+        ("add", "create an account; prints its one-time password and TOTP secret URI", cmd_user_add),
+        ("disable", "disable an account and end its sessions", cmd_user_disable),
+        ("enable", "enable a disabled account", cmd_user_enable),
+        ("reset-mfa", "issue a new TOTP secret (the old authenticator stops working)", cmd_user_reset_mfa),
+    ):
+        p = usub.add_parser(name, help=help_)
+        p.add_argument("--config", required=True, metavar="FILE")
+        p.add_argument("--dsn")
+        p.add_argument("username")
+        if name == "add":
+            p.add_argument("--role", required=True, choices=ROLES)
+        p.set_defaults(func=func)
+
+    aud = rsub.add_parser("audit", help="check or export the audit trail")
+    asub = aud.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    p = asub.add_parser("verify", help="recompute the hash chain; name the first broken entry")
+    p.add_argument("--config", required=True, metavar="FILE")
+    p.add_argument("--dsn")
+    p.set_defaults(func=cmd_audit_verify)
+    p = asub.add_parser("export", help="write the entries of a date range as CSV or JSON")
+    p.add_argument("--config", required=True, metavar="FILE")
+    p.add_argument("--dsn")
+    p.add_argument("--from", dest="start", required=True, help="first day (YYYY-MM-DD, UTC)")
+    p.add_argument("--to", dest="end", required=True, help="last day, included (YYYY-MM-DD, UTC)")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("--out", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_audit_export)
+
+
+def load_records_config(path: str) -> RecordsConfig:
+    """The records section of a config file (a clear ConfigError when it is missing)."""
+    from edge_agent.configfile import load_config
+
+    cfg = load_config(Path(path), role="records")
+    if cfg.records is None:
+        raise ConfigError(f"{path}: no records section")
+    return cfg.records
+
+
+def dsn_of(cfg: RecordsConfig, override: str | None) -> str:
+    """The DSN to use: --dsn, records.dsn_file or records.dsn."""
+    if override:
+        return override
+    if cfg.dsn_file is not None:
+        return cfg.dsn_file.read_text(encoding="utf-8").strip()
+    if cfg.dsn:
+        return cfg.dsn
+    raise ConfigError("records: set records.dsn or records.dsn_file (or give --dsn)")
+
+
+def connect(dsn: str) -> Any:
+    """One psycopg connection, or a one-line error."""
+    try:
+        import psycopg
+    except ImportError:
+        raise RuntimeMissingError("the records service needs psycopg 3: pip install 'edge-agent[records]'") from None
+    try:
+        return psycopg.connect(dsn)
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RecordsCommandError(f"cannot reach the records database ({first})") from None
+
+
+def require_schema(conn: Any) -> None:
+    """Refuse to run against a database whose schema is older than this release's."""
+    latest = max(v for v, _, _ in schema.migrations())
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        present = bool(cur.fetchone()[0])
+        have = 0
+        if present:
+            cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+            have = int(cur.fetchone()[0])
+    if have < latest:
+        raise RecordsCommandError(
+            f"the records schema is at version {have}, this release needs {latest}: run `edge-agent records migrate`"
+        )
+
+
+def _cli_audit(conn: Any, action: str, detail: dict[str, Any]) -> None:
+    with conn.transaction(), conn.cursor() as cur:
+        audit.append(cur, datetime.now(UTC), _os_user(), CLI_ROLE, action, detail)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply the schema."""
+    cfg = load_records_config(args.config)
+    conn = connect(dsn_of(cfg, args.dsn))
+    try:
+        import psycopg
+
+        try:
+            applied = schema.migrate(conn, app_role=args.app_role)
+        except (psycopg.Error, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise RecordsCommandError(f"migration failed, nothing changed ({first})") from None
+        if applied or args.app_role:
+            _cli_audit(conn, "config", {"migrations": applied, "app_role": args.app_role})
+    finally:
+        conn.close()
+    print(f"records schema: applied {', '.join(applied)}" if applied else "records schema: up to date")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """One purge now."""
+    from psycopg_pool import ConnectionPool
+
+    from edge_agent.city.records.service import RecordsService
+
+    cfg = load_records_config(args.config)
+    dsn = dsn_of(cfg, args.dsn)
+    conn = connect(dsn)
+    require_schema(conn)
+    conn.close()
+    with ConnectionPool(dsn, min_size=1, max_size=1, open=True) as pool:
+        report = RecordsService(pool, cfg).purge(actor=_os_user())
+    print(json.dumps(report.as_dict()))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The web service and its purge schedule, until SIGTERM or SIGINT."""
+    try:
+        import uvicorn
+        from psycopg_pool import ConnectionPool
+    except ImportError:
+        raise RuntimeMissingError("the records service needs its extra: pip install 'edge-agent[records]'") from None
+    from edge_agent.city.records.app import create_app
+    from edge_agent.city.records.service import RecordsService
+
+    cfg = load_records_config(args.config)
+    dsn = dsn_of(cfg, args.dsn)
+    conn = connect(dsn)
+    require_schema(conn)
+    conn.close()
+    with ConnectionPool(dsn, min_size=2, max_size=8, open=True) as pool:
+        service = RecordsService(pool, cfg)
+        if service.note_config():
+            logger.info("records policy changed since it was last audited; the new one is in the audit log")
+        stop = threading.Event()
+        purger = threading.Thread(target=_purge_loop, args=(service, stop), name="records-purge", daemon=True)
+        purger.start()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(service), host=cfg.listen, port=cfg.port, log_level="warning", access_log=False)
+        )
+        logger.info("records service on http://%s:%d (retention %d days)", cfg.listen, cfg.port, cfg.retention_days)
+        server.run()
+        stop.set()
+    return 0
+
+
+def _purge_loop(service: Any, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            service.purge()
+        except Exception:
+            logger.exception("scheduled purge failed; retrying at the next interval")
+        stop.wait(service.cfg.purge_interval)
+
+
+def _user_command(args: argparse.Namespace, what: str) -> int:
+    from edge_agent.city.records import accounts
+
+    cfg = load_records_config(args.config)
+    conn = connect(dsn_of(cfg, args.dsn))
+    try:
+        require_schema(conn)
+        now = datetime.now(UTC)
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                issued = None
+                if what == "add":
+                    issued = accounts.add_user(cur, args.username, args.role, now)
+                elif what == "reset-mfa":
+                    issued = accounts.reset_mfa(cur, args.username)
+                else:
+                    accounts.set_disabled(cur, args.username, what == "disable")
+                detail = {"user": args.username, **({"role": args.role} if what == "add" else {})}
+                audit.append(cur, now, _os_user(), CLI_ROLE, f"user_{what.replace('-', '_')}", detail)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+    finally:
+        conn.close()
+    if issued is not None:
+        # Shown once, to the administrator's terminal only; the database keeps a hash and the TOTP secret.
+        if issued.password:
+            print(f"one-time password: {issued.password}")
+        print(f"authenticator (TOTP) URI: {issued.totp_uri}")
+    else:
+        print(f"user {args.username}: {what}d")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    """Create an account."""
+    return _user_command(args, "add")
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    """Disable an account."""
+    return _user_command(args, "disable")
+
+
+def cmd_user_enable(args: argparse.Namespace) -> int:
+    """Enable an account."""
+    return _user_command(args, "enable")
+
+
+def cmd_user_reset_mfa(args: argparse.Namespace) -> int:
+    """Issue a new TOTP secret."""
+    return _user_command(args, "reset-mfa")
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """Check the chain; exit 1 naming the first broken entry."""
+    cfg = load_records_config(args.config)
+    conn = connect(dsn_of(cfg, args.dsn))
+    try:
+        require_schema(conn)
+        verdict = audit.verify(conn)
+    finally:
+        conn.close()
+    if verdict.ok:
+        print(f"audit log: {verdict.checked} entries, chain intact")
+        return 0
+    print(
+        f"audit log: BROKEN at entry {verdict.broken_id}: {verdict.why} ({verdict.checked} entries before it hold)",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    """Write a date range of the audit log."""
+    cfg = load_records_config(args.config)
+    try:
+        start = datetime.strptime(args.start, "%Y-%m-%d").replace(tzinfo=UTC)
+        end = datetime.strptime(args.end, "%Y-%m-%d").replace(tzinfo=UTC) + timedelta(days=1)
+    except ValueError:
+        raise InvalidInputError("--from and --to are days: YYYY-MM-DD") from None
+    if end <= start:
+        raise InvalidInputError("--to is before --from")
+    conn = connect(dsn_of(cfg, args.dsn))
+    try:
+        require_schema(conn)
+        rows = audit.entries(conn, start, end, limit=10_000_000)
+        _cli_audit(
+            conn,
+            "audit_export",
+            {"start": start.isoformat(), "end": end.isoformat(), "format": args.format, "entries": len(rows)},
+        )
+    finally:
+        conn.close()
+    text = audit.export(rows, args.format)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"audit log: {len(rows)} entries written to {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
