@@ -239,7 +239,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Replay a bundled video through the real pipeline into a local city and show what it received."""
     from edge_agent.local.demo import DEFAULT_VIDEO, run_demo
 
-    return run_demo(Path(args.video) if args.video else DEFAULT_VIDEO, Path(args.workdir) if args.workdir else None)
+    return run_demo(
+        Path(args.video) if args.video else DEFAULT_VIDEO,
+        Path(args.workdir) if args.workdir else None,
+        records=args.records,
+    )
 
 
 def _doctor(config: Path, as_json: bool, skip: frozenset[str], camera_seconds: float = 3.0) -> int:
@@ -395,6 +399,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p = sub.add_parser("demo", help="a local city (broker, ingest) and a device replaying a bundled video")
     p.add_argument("--video", metavar="FILE", help="the video to replay (default: a bundled fixture)")
     p.add_argument("--workdir", metavar="DIR", help="keep the city, logs and spool here (default: a temp dir)")
+    p.add_argument(
+        "--records",
+        action="store_true",
+        help="also run the records service on PostgreSQL and search every read through its API as it arrives",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = bench_sub.add_parser("vision", help="per-model latency, int8 and float, p50/p99")

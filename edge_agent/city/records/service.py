@@ -160,7 +160,7 @@ class RecordsService:
     def search(self, who: Principal, req: SearchRequest) -> tuple[int, list[Hit]]:
         """(audit entry id, reads) of a search; refused ones raise RecordsError and are audited."""
         now = self.clock()
-        _require(who, SEARCHERS, "search")
+        self._require(who, SEARCHERS, "search")
         purpose_key = req.purpose.strip().lower()
         if purpose_key in self._prohibited:
             detail = {"case": req.case_number[:64], "purpose": self._prohibited[purpose_key], "plate": req.plate[:12]}
@@ -274,7 +274,7 @@ class RecordsService:
 
     def crop(self, who: Principal, ref: str, search_id: int) -> bytes:
         """The plate crop of a read found by the caller's search `search_id` (audited as a view)."""
-        _require(who, SEARCHERS, "view plate crops")
+        self._require(who, SEARCHERS, "view plate crops")
         device, read_id, ms = _parse_ref(ref)
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
@@ -299,7 +299,7 @@ class RecordsService:
 
     def hold(self, who: Principal, case_number: str, reason: str, refs: Sequence[str]) -> int:
         """Put reads on a legal hold under a case (supervisors); returns the hold's id."""
-        _require(who, HOLDERS, "place legal holds")
+        self._require(who, HOLDERS, "place legal holds")
         case = case_number.strip()
         if not self._case.fullmatch(case):
             raise RecordsError(400, f"case number must have the form {self.cfg.case_number_pattern}")
@@ -340,7 +340,7 @@ class RecordsService:
 
     def release(self, who: Principal, hold_id: int, note: str = "") -> None:
         """Release a hold (supervisors): its reads go at the next purge if their time is past."""
-        _require(who, HOLDERS, "release legal holds")
+        self._require(who, HOLDERS, "release legal holds")
         now = self.clock()
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
@@ -357,7 +357,7 @@ class RecordsService:
 
     def holds(self, who: Principal) -> list[dict[str, Any]]:
         """Every hold, newest first, with its number of reads."""
-        _require(who, HOLD_READERS, "list legal holds")
+        self._require(who, HOLD_READERS, "list legal holds")
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
                 "SELECT h.id, h.case_number, h.reason, h.created_by, h.created_at, h.released_by, h.released_at, "
@@ -425,7 +425,7 @@ class RecordsService:
 
     def audit_entries(self, who: Principal, start: datetime, end: datetime, action: str | None = None) -> list[Any]:
         """Audit entries of a time range (auditors, supervisors); the viewing is itself audited."""
-        _require(who, AUDIT_READERS, "read the audit log")
+        self._require(who, AUDIT_READERS, "read the audit log")
         with self.pool.connection() as conn:
             rows = audit.entries(conn, start, end, action)
             with conn.transaction(), conn.cursor() as cur:
@@ -441,7 +441,7 @@ class RecordsService:
 
     def review_queue(self, who: Principal, limit: int = 200) -> list[audit.Entry]:
         """Searches no supervisor has reviewed yet, oldest first."""
-        _require(who, HOLDERS, "review searches")
+        self._require(who, HOLDERS, "review searches")
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
                 "SELECT a.id, a.at, a.actor, a.role, a.action, a.detail, a.prev_hash, a.hash FROM audit_log a "
@@ -456,7 +456,7 @@ class RecordsService:
 
     def review(self, who: Principal, audit_id: int, verdict: str, note: str) -> None:
         """A supervisor's verdict (approved or flagged) on a search, with a note; audited."""
-        _require(who, HOLDERS, "review searches")
+        self._require(who, HOLDERS, "review searches")
         if verdict not in ("approved", "flagged"):
             raise RecordsError(400, "verdict is 'approved' or 'flagged'")
         if not 1 <= len(note.strip()) <= MAX_REASON:
@@ -489,7 +489,7 @@ class RecordsService:
 
     def export_audit(self, who: Principal, start: datetime, end: datetime, fmt: str) -> str:
         """The audit entries of a range as CSV or JSON (auditors, supervisors); the export is audited."""
-        _require(who, AUDIT_READERS, "export the audit log")
+        self._require(who, AUDIT_READERS, "export the audit log")
         if fmt not in ("csv", "json"):
             raise RecordsError(400, "format is csv or json")
         with self.pool.connection() as conn:
@@ -507,7 +507,7 @@ class RecordsService:
 
     def devices(self, who: Principal) -> list[dict[str, Any]]:
         """Every camera device's last status (the ingest keeps it from the status topic)."""
-        _require(who, DEVICE_VIEWERS, "see the devices")
+        self._require(who, DEVICE_VIEWERS, "see the devices")
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute("SELECT device_id, state, payload, updated_at FROM device_status ORDER BY device_id")
             out = []
@@ -530,6 +530,12 @@ class RecordsService:
                 return False
             audit.append(cur, self.clock(), "system", "system", "config", {"digest": digest, "policy": policy})
             return True
+
+    def _require(self, who: Principal, roles: Sequence[str], what: str) -> None:
+        """Refuse (403) a person whose role may not do `what`; the attempt is audited."""
+        if who.role not in roles:
+            self._audit(who, "denied", {"what": what})
+            raise RecordsError(403, f"the {who.role} role may not {what}")
 
     def _audit(self, who: Principal, action: str, detail: dict[str, Any]) -> None:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
@@ -562,11 +568,6 @@ def _device_row(device_id: str, state: str, status: dict[str, Any], updated: flo
         "receipts_rejected": uplink.get("receipts_rejected"),
         "models": part("models"),
     }
-
-
-def _require(who: Principal, roles: Sequence[str], what: str) -> None:
-    if who.role not in roles:
-        raise RecordsError(403, f"the {who.role} role may not {what}")
 
 
 def _parse_ref(ref: str) -> tuple[str, bytes, int]:
