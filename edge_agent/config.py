@@ -499,6 +499,26 @@ class RecordsConfig(Section):
     lockout: Duration = Field(900.0, ge=1, description="How long a locked account stays locked.")
     session_lifetime: Duration = Field(8 * 3600.0, ge=60, le=7 * 86400, description="A session ends after this.")
     secure_cookies: bool = Field(True, description="Session cookies only over HTTPS (or to localhost).")
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = Field(
+        None,
+        description="The state whose law governs the data (e.g. WA): agencies of another state, and federal ones,"
+        " search only under a warrant or court order.",
+    )
+    policy: str = Field(
+        "Plate reads are kept for the retention period below and then deleted, unless a supervisor ties them to an"
+        " active criminal investigation. Every search names a case number and an authorised purpose, and is logged"
+        " and reviewed. The system is never used for immigration, traffic, parking or civil code enforcement, nor to"
+        " monitor protected First Amendment activity.",
+        max_length=4000,
+        description="The policy in plain words, shown on the public transparency report.",
+    )
+    alerts_webhook: Annotated[str, Field(pattern=r"^https?://")] | None = Field(
+        None, description="URL that receives each confirmed hotlist alert as JSON (POST)."
+    )
+    alerts_broker: BrokerConfig | None = Field(
+        None, description="MQTT broker on which confirmed alerts are published (retained: no; QoS 1)."
+    )
+    alerts_topic: str = Field("alpr/v1/city/alerts", description="Topic of confirmed alerts (docs/protocol.md 9).")
 
     @model_validator(mode="after")
     def _purposes_apart(self) -> RecordsConfig:

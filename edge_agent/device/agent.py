@@ -124,6 +124,7 @@ class Agent:
         up = self.uplink.counters
         return {
             "version": __version__,
+            "location": self.cfg.device.location,
             "models": dict(self.seal.models),
             "uptime_s": round(time.monotonic() - self.started),
             "clock_synced": self.clock.synced,

@@ -170,3 +170,52 @@ def test_sign_in_search_and_see_it_audited(city: City, server: str, browser: obj
     assert "ada" in denied.text and "search" in denied.text
     audit_shot = _shot(d, tmp_path, "records-audit.png")
     assert search_shot.exists() and audit_shot.exists()
+
+
+def test_transparency_report_renders_without_signing_in(
+    city: City, server: str, browser: object, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from edge_agent.city.records import transparency
+    from tests.records.test_transparency import populate
+
+    populate(city)
+    expected = transparency.report(city.service)
+    d = browser
+    d.get(server + "/transparency")  # type: ignore[attr-defined]
+    text = lambda css: d.find_element(By.CSS_SELECTOR, css).text  # type: ignore[attr-defined]  # noqa: E731
+    assert text("h1") == "Plate reader transparency report"
+    assert text("#reads-held") == str(expected["reads_held_now"])
+    assert text("#reads-purged") == str(expected["reads_purged_last_30_days"])
+    assert text("#searches") == str(expected["searches_last_30_days"]["total"])
+    counts = expected["hotlist_alerts_last_30_days"]
+    assert text("#alerts") == f"{counts['pending']} / {counts['confirmed']} / {counts['dismissed']}" == "1 / 1 / 1"
+    assert "intact" in text("#verified")
+    assert "Elm St at 5th Ave" in text("#cameras")
+    assert "a warrant or court order for each search" in text("#agencies")
+    _shot(d, tmp_path, "records-transparency.png")
+
+
+def test_a_person_verifies_an_alert_against_the_crop(city: City, server: str, browser: object, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from edge_agent.city.records import alerts
+
+    listed = "plate,reason,source_agency,entered_by,expires\nKLM4821,stolen vehicle,WSP,Lee,2027-06-30\n"
+    alerts.import_hotlist(city.service, "sam", "supervisor", listed)
+    ingest(city.db, [stored_read("KLM4821", city.clock.now - timedelta(minutes=5), crop=JPEG)])
+    d = browser
+    _sign_in(d, server, city, "ivy")
+    _wait_for_page(d, "/search")
+    d.get(server + "/alerts")  # type: ignore[attr-defined]
+    [row] = d.find_elements(By.CSS_SELECTOR, "#pending tbody tr")  # type: ignore[attr-defined]
+    assert "KLM4821" in row.text and "stolen vehicle" in row.text
+    crop = row.find_element(By.CSS_SELECTOR, "img.crop")
+    assert d.execute_script("return arguments[0].naturalWidth", crop) == 1  # type: ignore[attr-defined]
+    _shot(d, tmp_path, "records-alerts.png")
+    row.find_element(By.CSS_SELECTOR, "button[value=confirm]").click()
+    _wait_for_page(d, "/alerts")
+    confirmed = d.find_elements(By.CSS_SELECTOR, "#confirmed tbody tr")  # type: ignore[attr-defined]
+    assert len(confirmed) == 1 and "ivy" in confirmed[0].text
+    assert d.find_elements(By.CSS_SELECTOR, "#pending tbody tr") == []  # type: ignore[attr-defined]

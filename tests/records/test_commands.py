@@ -42,7 +42,8 @@ def test_migrate_users_verify_and_export(
     assert main(["records", "audit", "export", "--config", cfg, "--from", "2000-01-01", "--to", "2100-01-01",
                  "--format", "json", "--out", str(out_file)]) == 0  # fmt: skip
     exported = json.loads(out_file.read_text())
-    assert [e["action"] for e in exported] == ["user_add", "user_disable", "user_reset_mfa"]
+    assert [e["action"] for e in exported] == ["user_add", "user_disable", "user_reset_mfa", "audit_verify"]
+    assert exported[-1]["detail"] == {"result": "intact", "checked": 3}
 
     with psycopg.connect(records_db.admin_dsn, autocommit=True) as conn:
         conn.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update")

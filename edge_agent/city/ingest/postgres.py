@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from edge_agent.city.ingest.rows import COLUMNS, StoredRead, counter_rows, require_psycopg
+from edge_agent.city.records import hotlist
 from edge_agent.city.records.schema import captured_ms, day_start, ensure_partitions, migrate
 from edge_agent.errors import IngestError
 
@@ -39,6 +41,7 @@ class PostgresStore:
         self._lock = threading.Lock()
         self._days: set[int] = set()
         self._cameras: set[tuple[str, str]] = set()
+        self._hotlist = hotlist.HotlistCache()
         columns = (*COLUMNS, "captured_ms")
         placeholders = ", ".join("%s" for _ in columns)
         insert = f"INSERT INTO reads ({', '.join(columns)}) VALUES ({placeholders})"  # noqa: S608 - fixed column names
@@ -73,11 +76,22 @@ class PostgresStore:
         new_cameras = {(row[device], row[camera]): row[received] for row in rows}
         for known in self._cameras & new_cameras.keys():
             del new_cameras[known]
+        plate, read_id = COLUMNS.index("plate"), COLUMNS.index("read_id")
         with self._conn.transaction(), self._conn.cursor() as cur:
             inserted = 0
+            fresh = []
             for row in rows:
                 cur.execute(self._insert, row)
-                inserted += cur.rowcount
+                if cur.rowcount:
+                    inserted += 1
+                    fresh.append((row[device], row[read_id], row[-1], row[plate]))
+            # Hotlist hits become pending alerts in the same transaction as their reads: none is lost, none doubled.
+            matcher = self._hotlist.current(cur)
+            if matcher.size and fresh:
+                alerts = hotlist.alert_rows(matcher, fresh, datetime.now(UTC))
+                if alerts:
+                    cur.executemany(hotlist.INSERT_ALERTS, alerts)
+                    logger.info("hotlist: %d pending alert(s) for a person to verify", len(alerts))
             if new_cameras:
                 cur.executemany(
                     "INSERT INTO cameras (device_id, camera, first_seen_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",

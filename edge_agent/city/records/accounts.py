@@ -46,6 +46,9 @@ class Principal:
     username: str
     role: str
     csrf_token: str
+    agency: str | None = None  # None: the city's own staff
+    agency_state: str | None = None
+    federal: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,37 @@ def _totp_uri(username: str, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=ISSUER)
 
 
-def add_user(cur: Any, username: str, role: str, now: datetime, password: str | None = None) -> NewAccount:
-    """Create an account with a fresh TOTP secret (and a random password unless one is given)."""
+def add_agency(cur: Any, name: str, state: str, federal: bool, now: datetime) -> int:
+    """Register an agency whose people may be given accounts; returns its id."""
+    if not (len(state) == 2 and state.isalpha() and state.isupper()):
+        raise ValueError(f"state {state!r} is a two-letter code such as WA")
+    if not 2 <= len(name.strip()) <= 120:
+        raise ValueError("an agency's name has 2 to 120 characters")
+    cur.execute(
+        "INSERT INTO agencies (name, state, federal, created_at) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (name) DO NOTHING RETURNING id",
+        (name.strip(), state, federal, now),
+    )
+    row = cur.fetchone()
+    if row is None:
+        raise ValueError(f"agency {name!r} exists already")
+    return int(row[0])
+
+
+def add_user(
+    cur: Any, username: str, role: str, now: datetime, password: str | None = None, agency: str | None = None
+) -> NewAccount:
+    """Create an account with a fresh TOTP secret (and a random password unless one is given).
+
+    `agency` names a registered agency for people of another agency; the city's own staff have none.
+    """
+    agency_id = None
+    if agency is not None:
+        cur.execute("SELECT id FROM agencies WHERE name = %s", (agency,))
+        found = cur.fetchone()
+        if found is None:
+            raise ValueError(f"no agency {agency!r}: add it first (edge-agent records agency add)")
+        agency_id = int(found[0])
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     given = password is not None
@@ -71,9 +103,9 @@ def add_user(cur: Any, username: str, role: str, now: datetime, password: str | 
         raise ValueError("a password needs at least 12 characters")
     secret = pyotp.random_base32()
     cur.execute(
-        "INSERT INTO users (username, role, password_hash, totp_secret, created_at) VALUES (%s, %s, %s, %s, %s) "
-        "ON CONFLICT (username) DO NOTHING",
-        (username, role, _hasher.hash(password), secret, now),
+        "INSERT INTO users (username, role, password_hash, totp_secret, created_at, agency_id) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (username) DO NOTHING",
+        (username, role, _hasher.hash(password), secret, now, agency_id),
     )
     if cur.rowcount == 0:
         raise ValueError(f"user {username!r} exists already")
@@ -196,12 +228,15 @@ def open_session(cur: Any, user_id: int, now: datetime, lifetime: timedelta) -> 
 def session(cur: Any, token: str, now: datetime) -> Principal | None:
     """Who holds `token`, if the session is alive and the account enabled."""
     cur.execute(
-        "SELECT u.id, u.username, u.role, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id "
+        "SELECT u.id, u.username, u.role, s.csrf_token, a.name, a.state, coalesce(a.federal, false) "
+        "FROM sessions s JOIN users u ON u.id = s.user_id LEFT JOIN agencies a ON a.id = u.agency_id "
         "WHERE s.token_hash = %s AND s.expires_at > %s AND NOT u.disabled",
         (_digest(token), now),
     )
     row = cur.fetchone()
-    return Principal(int(row[0]), str(row[1]), str(row[2]), str(row[3])) if row else None
+    if row is None:
+        return None
+    return Principal(int(row[0]), str(row[1]), str(row[2]), str(row[3]), row[4], row[5], bool(row[6]))
 
 
 def close_session(cur: Any, token: str) -> None:

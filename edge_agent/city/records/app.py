@@ -21,8 +21,10 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edge_agent import __version__
+from edge_agent.city.records import alerts as hot
+from edge_agent.city.records import transparency
 from edge_agent.city.records.accounts import Principal
-from edge_agent.city.records.service import RecordsError, RecordsService, SearchRequest
+from edge_agent.city.records.service import RecordsError, RecordsService, SearchRequest, Warrant
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,15 @@ class LoginBody(BaseModel):
     code: str = Field(max_length=8, description="The 6-digit TOTP code of the user's authenticator.")
 
 
+class WarrantBody(BaseModel):
+    """A warrant or court order, required of out-of-state and federal agencies."""
+
+    number: str = Field(max_length=64)
+    court: str = Field(max_length=200)
+    date: str = Field(max_length=10, description="YYYY-MM-DD")
+    document_sha256: str = Field(max_length=64, description="SHA-256 of the signed document")
+
+
 class SearchBody(BaseModel):
     """A search: a plate (exact, or with * and ?), always under a case number, a purpose and a reason."""
 
@@ -50,6 +61,26 @@ class SearchBody(BaseModel):
     end: datetime | None = None
     cameras: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=100)
     limit: int = Field(100, ge=1, le=10_000)
+    warrant: WarrantBody | None = None
+
+    def request(self) -> SearchRequest:
+        """The service's form of the search."""
+        data = self.model_dump(exclude={"warrant"})
+        warrant = Warrant(**self.warrant.model_dump()) if self.warrant else None
+        return SearchRequest(**data, warrant=warrant)
+
+
+class HotlistBody(BaseModel):
+    """A hotlist as CSV text: plate, reason, source_agency, entered_by, expires[, tolerance]."""
+
+    csv: str = Field(max_length=20_000_000)
+
+
+class VerdictBody(BaseModel):
+    """A person's verdict on a hotlist alert."""
+
+    verdict: str = Field(max_length=16, description="confirm or dismiss")
+    reason: str = Field("", max_length=200)
 
 
 class HoldBody(BaseModel):
@@ -164,8 +195,46 @@ def create_app(service: RecordsService) -> FastAPI:  # noqa: PLR0915 - the route
 
     @app.post("/api/search", tags=["search"])
     def api_search(body: SearchBody, who: Who) -> dict[str, Any]:
-        search_id, hits = service.search(who, SearchRequest(**body.model_dump()))
+        search_id, hits = service.search(who, body.request())
         return {"search_id": search_id, "results": [h.as_dict() for h in hits]}
+
+    @app.post("/api/search/export", tags=["search"], response_class=PlainTextResponse)
+    def api_search_export(body: SearchBody, who: Who) -> Response:
+        text = service.export_results(who, body.request())
+        return Response(
+            text, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="reads.csv"'}
+        )
+
+    @app.get("/api/hotlist", tags=["hotlist"])
+    def api_hotlist(who: Who) -> list[dict[str, Any]]:
+        return [_jsonable(e) for e in hot.entries(service, who)]
+
+    @app.post("/api/hotlist", tags=["hotlist"])
+    def api_hotlist_import(body: HotlistBody, who: Who) -> dict[str, int]:
+        service.require(who, ("supervisor",), "change the hotlist")
+        return hot.import_hotlist(service, who.username, who.role, body.csv)
+
+    @app.post("/api/hotlist/{entry_id}/remove", tags=["hotlist"])
+    def api_hotlist_remove(entry_id: int, body: NoteBody, who: Who) -> dict[str, bool]:
+        hot.remove_entry(service, who, entry_id, body.note)
+        return {"removed": True}
+
+    @app.get("/api/alerts", tags=["hotlist"])
+    def api_alerts(who: Who, state: Annotated[str, Query(max_length=16)] = "pending") -> list[dict[str, Any]]:
+        return hot.alerts(service, who, state)
+
+    @app.get("/api/alerts/{alert_id}/crop", tags=["hotlist"], response_class=Response)
+    def api_alert_crop(alert_id: int, who: Who) -> Response:
+        return Response(hot.alert_crop(service, who, alert_id), media_type="image/jpeg")
+
+    @app.post("/api/alerts/{alert_id}", tags=["hotlist"])
+    def api_alert_decide(alert_id: int, body: VerdictBody, who: Who) -> dict[str, bool]:
+        hot.decide(service, who, alert_id, body.verdict, body.reason)
+        return {"decided": True}
+
+    @app.get("/api/transparency", tags=["public"])
+    def api_transparency() -> dict[str, Any]:
+        return transparency.report(service)
 
     @app.get("/api/crop", tags=["search"], response_class=Response)
     def api_crop(
@@ -332,6 +401,30 @@ def create_app(service: RecordsService) -> FastAPI:  # noqa: PLR0915 - the route
     ) -> Response:
         service.release(who, hold_id, note)
         return RedirectResponse("/holds", status_code=303)
+
+    @app.get("/transparency", include_in_schema=False, response_class=HTMLResponse)
+    def transparency_page(request: Request) -> Response:
+        return _page(request, "transparency.html", None, {"r": transparency.report(service)})
+
+    @app.get("/alerts", include_in_schema=False, response_class=HTMLResponse)
+    def alerts_page(request: Request, who: PageWho) -> Response:
+        ctx = {"pending": hot.alerts(service, who, "pending"), "confirmed": hot.alerts(service, who, "confirmed")}
+        return _page(request, "alerts.html", who, {**ctx, "reasons": hot.DISMISS_REASONS})
+
+    @app.post("/alerts/{alert_id}", include_in_schema=False)
+    def alert_form(
+        request: Request,
+        alert_id: int,
+        who: PageWho,
+        verdict: Annotated[str, Form(max_length=16)],
+        reason: Annotated[str, Form(max_length=200)] = "",
+    ) -> Response:
+        hot.decide(service, who, alert_id, verdict, reason)
+        return RedirectResponse("/alerts", status_code=303)
+
+    @app.get("/alerts/{alert_id}/crop", include_in_schema=False)
+    def alert_crop_page(alert_id: int, who: PageWho) -> Response:
+        return Response(hot.alert_crop(service, who, alert_id), media_type="image/jpeg")
 
     @app.get("/devices", include_in_schema=False, response_class=HTMLResponse)
     def devices_page(request: Request, who: PageWho) -> Response:

@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ class RecordsCommandError(EdgeAgentError):
     """A records command that could not be carried out (database unreachable, schema missing, ...)."""
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: Any) -> None:  # noqa: PLR0915 - one flat list of every action
     """Register `records` and its actions on the CLI's subparsers."""
     records = sub.add_parser("records", help="the city's records service: schema, web service, accounts, audit")
     rsub = records.add_subparsers(dest="records_command", required=True, metavar="ACTION")
@@ -62,7 +63,26 @@ def add_commands(sub: Any) -> None:
         p.add_argument("username")
         if name == "add":
             p.add_argument("--role", required=True, choices=ROLES)
+            p.add_argument("--agency", help="a registered agency, for people of another agency (not the city's)")
         p.set_defaults(func=func)
+
+    agency = rsub.add_parser("agency", help="agencies whose people may have accounts")
+    agsub = agency.add_subparsers(dest="agency_command", required=True, metavar="ACTION")
+    p = agsub.add_parser("add", help="register an agency with its state (and whether it is federal)")
+    p.add_argument("--config", required=True, metavar="FILE")
+    p.add_argument("--dsn")
+    p.add_argument("name")
+    p.add_argument("--state", required=True, help="two-letter state code, e.g. WA")
+    p.add_argument("--federal", action="store_true")
+    p.set_defaults(func=cmd_agency_add)
+
+    hot = rsub.add_parser("hotlist", help="hotlist entries")
+    hsub = hot.add_subparsers(dest="hotlist_command", required=True, metavar="ACTION")
+    p = hsub.add_parser("import", help="import a CSV (plate,reason,source_agency,entered_by,expires[,tolerance])")
+    p.add_argument("--config", required=True, metavar="FILE")
+    p.add_argument("--dsn")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_hotlist_import)
 
     aud = rsub.add_parser("audit", help="check or export the audit trail")
     asub = aud.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
@@ -201,21 +221,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
         stop = threading.Event()
         purger = threading.Thread(target=_purge_loop, args=(service, stop), name="records-purge", daemon=True)
         purger.start()
+        from edge_agent.city.records.alerts import Announcer
+
+        announcer = Announcer(service)
+        if cfg.alerts_webhook or cfg.alerts_broker is not None:
+            announcer.start()
         server = uvicorn.Server(
             uvicorn.Config(create_app(service), host=cfg.listen, port=cfg.port, log_level="warning", access_log=False)
         )
         logger.info("records service on http://%s:%d (retention %d days)", cfg.listen, cfg.port, cfg.retention_days)
         server.run()
         stop.set()
+        announcer.stop()
     return 0
 
 
 def _purge_loop(service: Any, stop: threading.Event) -> None:
+    """Purge every records.purge_interval; check the audit chain at start and then once a day."""
+    verified = 0.0
     while not stop.is_set():
         try:
             service.purge()
         except Exception:
             logger.exception("scheduled purge failed; retrying at the next interval")
+        if time.monotonic() - verified >= 86_400 or not verified:
+            try:
+                service.verify_audit()
+                verified = time.monotonic()
+            except Exception:
+                logger.exception("scheduled audit check failed; retrying at the next interval")
         stop.wait(service.cfg.purge_interval)
 
 
@@ -231,12 +265,14 @@ def _user_command(args: argparse.Namespace, what: str) -> int:
             with conn.transaction(), conn.cursor() as cur:
                 issued = None
                 if what == "add":
-                    issued = accounts.add_user(cur, args.username, args.role, now)
+                    issued = accounts.add_user(cur, args.username, args.role, now, agency=args.agency)
                 elif what == "reset-mfa":
                     issued = accounts.reset_mfa(cur, args.username)
                 else:
                     accounts.set_disabled(cur, args.username, what == "disable")
-                detail = {"user": args.username, **({"role": args.role} if what == "add" else {})}
+                detail = {"user": args.username}
+                if what == "add":
+                    detail.update({"role": args.role, "agency": args.agency})
                 audit.append(cur, now, _os_user(), CLI_ROLE, f"user_{what.replace('-', '_')}", detail)
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
@@ -273,12 +309,14 @@ def cmd_user_reset_mfa(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    """Check the chain; exit 1 naming the first broken entry."""
+    """Check the chain and record the check; exit 1 naming the first broken entry."""
     cfg = load_records_config(args.config)
     conn = connect(dsn_of(cfg, args.dsn))
     try:
         require_schema(conn)
         verdict = audit.verify(conn)
+        result = "intact" if verdict.ok else f"broken at entry {verdict.broken_id}"
+        _cli_audit(conn, "audit_verify", {"result": result, "checked": verdict.checked})
     finally:
         conn.close()
     if verdict.ok:
@@ -289,6 +327,53 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def cmd_agency_add(args: argparse.Namespace) -> int:
+    """Register an agency."""
+    from edge_agent.city.records import accounts
+
+    cfg = load_records_config(args.config)
+    conn = connect(dsn_of(cfg, args.dsn))
+    try:
+        require_schema(conn)
+        now = datetime.now(UTC)
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                accounts.add_agency(cur, args.name, args.state, args.federal, now)
+                detail = {"agency": args.name, "state": args.state, "federal": args.federal}
+                audit.append(cur, now, _os_user(), CLI_ROLE, "agency_add", detail)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc)) from None
+    finally:
+        conn.close()
+    print(f"agency {args.name} ({args.state}{', federal' if args.federal else ''}) added")
+    return 0
+
+
+def cmd_hotlist_import(args: argparse.Namespace) -> int:
+    """Import a hotlist file (all rows or none)."""
+    from psycopg_pool import ConnectionPool
+
+    from edge_agent.city.records.alerts import import_hotlist
+    from edge_agent.city.records.service import RecordsError, RecordsService
+
+    cfg = load_records_config(args.config)
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"cannot read {args.file}: {exc}") from None
+    dsn = dsn_of(cfg, args.dsn)
+    conn = connect(dsn)
+    require_schema(conn)
+    conn.close()
+    with ConnectionPool(dsn, min_size=1, max_size=1, open=True) as pool:
+        try:
+            result = import_hotlist(RecordsService(pool, cfg), _os_user(), CLI_ROLE, text)
+        except RecordsError as exc:
+            raise InvalidInputError(f"{args.file}: {exc.message}") from None
+    print(f"hotlist: {result['entries']} entries imported; {result['alerts']} pending alert(s) among the held reads")
+    return 0
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:

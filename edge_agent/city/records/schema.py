@@ -148,9 +148,13 @@ def grant(cur: Any, role: str) -> None:
     cur.execute("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'reads'::regclass")
     for (name,) in cur.fetchall():
         cur.execute(f"ALTER TABLE {name} OWNER TO {role}")
-    tables = "holds, hold_items, users, sessions, reviews, cameras, device_status, ingest_counters"
+    tables = (
+        "holds, hold_items, users, sessions, reviews, cameras, device_status, ingest_counters, hotlist_entries, "
+        "alerts, agencies"
+    )
     cur.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}")
-    cur.execute(f"GRANT USAGE ON SEQUENCE holds_id_seq, users_id_seq TO {role}")
+    sequences = "holds_id_seq, users_id_seq, hotlist_entries_id_seq, alerts_id_seq, agencies_id_seq"
+    cur.execute(f"GRANT USAGE ON SEQUENCE {sequences} TO {role}")
     cur.execute(f"REVOKE ALL ON audit_log FROM {role}")
     cur.execute(f"GRANT SELECT, INSERT ON audit_log TO {role}")
     cur.execute(f"GRANT SELECT ON schema_migrations TO {role}")

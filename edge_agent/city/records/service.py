@@ -27,6 +27,7 @@ PLATE_QUERY = re.compile(r"^[A-Z0-9*?]{1,12}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 READ_REF = re.compile(r"^(?P<device>[a-z0-9][a-z0-9_-]{0,31}):(?P<read>[0-9a-f]{32}):(?P<ms>[0-9]{1,15})$")
 MAX_REASON = 500
+_FOLD = str.maketrans({"O": "0", "I": "1"})
 
 
 class RecordsError(Exception):
@@ -50,6 +51,32 @@ class SearchRequest:
     end: datetime | None = None
     cameras: Sequence[str] = ()
     limit: int = 100
+    warrant: Warrant | None = None
+
+
+@dataclass(frozen=True)
+class Warrant:
+    """The warrant or court order a search by an out-of-state or federal agency must reference."""
+
+    number: str
+    court: str
+    date: str
+    document_sha256: str
+
+    def problems(self) -> str | None:
+        """What is missing or malformed, or None."""
+        if not (1 <= len(self.number.strip()) <= 64 and 3 <= len(self.court.strip()) <= 200):
+            return "a warrant needs its number and the issuing court"
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.date.strip()):
+            return "the warrant's date is YYYY-MM-DD"
+        if not re.fullmatch(r"[0-9a-f]{64}", self.document_sha256.strip().lower()):
+            return "the warrant's document is referenced by its SHA-256 (64 hex digits)"
+        return None
+
+    def as_dict(self) -> dict[str, str]:
+        """For the audit entry."""
+        return {"number": self.number.strip(), "court": self.court.strip(), "date": self.date.strip(),
+                "document_sha256": self.document_sha256.strip().lower()}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -160,7 +187,7 @@ class RecordsService:
     def search(self, who: Principal, req: SearchRequest) -> tuple[int, list[Hit]]:
         """(audit entry id, reads) of a search; refused ones raise RecordsError and are audited."""
         now = self.clock()
-        self._require(who, SEARCHERS, "search")
+        self.require(who, SEARCHERS, "search")
         purpose_key = req.purpose.strip().lower()
         if purpose_key in self._prohibited:
             detail = {"case": req.case_number[:64], "purpose": self._prohibited[purpose_key], "plate": req.plate[:12]}
@@ -185,6 +212,7 @@ class RecordsService:
             raise RecordsError(400, "a partial plate needs at least 3 known characters")
         if not 1 <= req.limit <= self.cfg.max_results:
             raise RecordsError(400, f"limit must be 1 to {self.cfg.max_results}")
+        warrant = self._authority(who, req, case, plate)
         oldest = now - timedelta(days=self.cfg.retention_days)
         start = req.start or oldest  # live reads are never older than `oldest`; held ones may be
         end = req.end or now
@@ -215,10 +243,33 @@ class RecordsService:
                     "end": end.isoformat(),
                     "cameras": cameras,
                     "results": len(hits),
+                    **({"agency": who.agency} if who.agency else {}),
+                    **({"warrant": warrant.as_dict()} if warrant else {}),
                 },
             )
         logger.info("search %d by %s: %d result(s)", entry, who.username, len(hits))
         return entry, hits
+
+    def _authority(self, who: Principal, req: SearchRequest, case: str, plate: str) -> Warrant | None:
+        """The warrant a search must carry, checked (None when the searcher's agency needs none).
+
+        The city's own staff (no agency) and agencies of the data owner's state search under state law; an agency
+        of another state, or a federal one, only with a warrant or court order; without one the search is refused
+        and the attempt audited. Bulk or national sharing does not exist.
+        """
+        in_state = who.agency is None or (
+            not who.federal and self.cfg.state is not None and who.agency_state == self.cfg.state
+        )
+        if in_state:
+            return None
+        problem = "an out-of-state or federal agency searches only with a warrant or court order"
+        if req.warrant is not None:
+            problem = req.warrant.problems() or ""
+        if problem:
+            detail = {"case": case, "plate": plate, "agency": who.agency, "why": problem}
+            self._audit(who, "search_refused", detail)
+            raise RecordsError(403, problem)
+        return req.warrant
 
     @staticmethod
     def _find(
@@ -231,7 +282,8 @@ class RecordsService:
         limit: int,
         oldest: datetime,
     ) -> list[Hit]:
-        match = "plate LIKE %(plate)s" if partial else "plate = %(plate)s"
+        folded = "translate(plate, 'OI', '01')"
+        match = f"{folded} LIKE %(plate)s" if partial else f"{folded} = %(plate)s"
         where = (
             match
             + " AND captured_ms >= %(start)s AND captured_ms < %(end)s"
@@ -249,7 +301,7 @@ class RecordsService:
             "ORDER BY captured_ms DESC LIMIT %(limit)s"
         )
         params = {
-            "plate": plate.replace("*", "%").replace("?", "_"),
+            "plate": plate.translate(_FOLD).replace("*", "%").replace("?", "_"),
             "start": _ms(start),
             "end": _ms(end),
             "cameras": cameras,
@@ -274,7 +326,7 @@ class RecordsService:
 
     def crop(self, who: Principal, ref: str, search_id: int) -> bytes:
         """The plate crop of a read found by the caller's search `search_id` (audited as a view)."""
-        self._require(who, SEARCHERS, "view plate crops")
+        self.require(who, SEARCHERS, "view plate crops")
         device, read_id, ms = _parse_ref(ref)
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
@@ -299,7 +351,7 @@ class RecordsService:
 
     def hold(self, who: Principal, case_number: str, reason: str, refs: Sequence[str]) -> int:
         """Put reads on a legal hold under a case (supervisors); returns the hold's id."""
-        self._require(who, HOLDERS, "place legal holds")
+        self.require(who, HOLDERS, "place legal holds")
         case = case_number.strip()
         if not self._case.fullmatch(case):
             raise RecordsError(400, f"case number must have the form {self.cfg.case_number_pattern}")
@@ -340,7 +392,7 @@ class RecordsService:
 
     def release(self, who: Principal, hold_id: int, note: str = "") -> None:
         """Release a hold (supervisors): its reads go at the next purge if their time is past."""
-        self._require(who, HOLDERS, "release legal holds")
+        self.require(who, HOLDERS, "release legal holds")
         now = self.clock()
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
@@ -357,7 +409,7 @@ class RecordsService:
 
     def holds(self, who: Principal) -> list[dict[str, Any]]:
         """Every hold, newest first, with its number of reads."""
-        self._require(who, HOLD_READERS, "list legal holds")
+        self.require(who, HOLD_READERS, "list legal holds")
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
                 "SELECT h.id, h.case_number, h.reason, h.created_by, h.created_at, h.released_by, h.released_at, "
@@ -425,7 +477,7 @@ class RecordsService:
 
     def audit_entries(self, who: Principal, start: datetime, end: datetime, action: str | None = None) -> list[Any]:
         """Audit entries of a time range (auditors, supervisors); the viewing is itself audited."""
-        self._require(who, AUDIT_READERS, "read the audit log")
+        self.require(who, AUDIT_READERS, "read the audit log")
         with self.pool.connection() as conn:
             rows = audit.entries(conn, start, end, action)
             with conn.transaction(), conn.cursor() as cur:
@@ -441,7 +493,7 @@ class RecordsService:
 
     def review_queue(self, who: Principal, limit: int = 200) -> list[audit.Entry]:
         """Searches no supervisor has reviewed yet, oldest first."""
-        self._require(who, HOLDERS, "review searches")
+        self.require(who, HOLDERS, "review searches")
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute(
                 "SELECT a.id, a.at, a.actor, a.role, a.action, a.detail, a.prev_hash, a.hash FROM audit_log a "
@@ -456,7 +508,7 @@ class RecordsService:
 
     def review(self, who: Principal, audit_id: int, verdict: str, note: str) -> None:
         """A supervisor's verdict (approved or flagged) on a search, with a note; audited."""
-        self._require(who, HOLDERS, "review searches")
+        self.require(who, HOLDERS, "review searches")
         if verdict not in ("approved", "flagged"):
             raise RecordsError(400, "verdict is 'approved' or 'flagged'")
         if not 1 <= len(note.strip()) <= MAX_REASON:
@@ -489,7 +541,7 @@ class RecordsService:
 
     def export_audit(self, who: Principal, start: datetime, end: datetime, fmt: str) -> str:
         """The audit entries of a range as CSV or JSON (auditors, supervisors); the export is audited."""
-        self._require(who, AUDIT_READERS, "export the audit log")
+        self.require(who, AUDIT_READERS, "export the audit log")
         if fmt not in ("csv", "json"):
             raise RecordsError(400, "format is csv or json")
         with self.pool.connection() as conn:
@@ -507,7 +559,7 @@ class RecordsService:
 
     def devices(self, who: Principal) -> list[dict[str, Any]]:
         """Every camera device's last status (the ingest keeps it from the status topic)."""
-        self._require(who, DEVICE_VIEWERS, "see the devices")
+        self.require(who, DEVICE_VIEWERS, "see the devices")
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute("SELECT device_id, state, payload, updated_at FROM device_status ORDER BY device_id")
             out = []
@@ -518,6 +570,38 @@ class RecordsService:
                     status = {}
                 out.append(_device_row(device_id, state, status if isinstance(status, dict) else {}, updated))
             return out
+
+    def verify_audit(self, actor: str = "system", role: str = "system") -> audit.Verdict:
+        """Check the audit chain and record the check (the transparency report shows the last one)."""
+        with self.pool.connection() as conn:
+            verdict = audit.verify(conn)
+            result = "intact" if verdict.ok else f"broken at entry {verdict.broken_id}"
+            with conn.transaction(), conn.cursor() as cur:
+                audit.append(
+                    cur, self.clock(), actor, role, "audit_verify", {"result": result, "checked": verdict.checked}
+                )
+        if not verdict.ok:
+            logger.error("audit log: chain broken at entry %s (%s)", verdict.broken_id, verdict.why)
+        return verdict
+
+    def export_results(self, who: Principal, req: SearchRequest) -> str:
+        """A search's results as CSV, watermarked with the case number, the person and the time (audited)."""
+        entry, hits = self.search(who, req)
+        now = self.clock()
+        lines = [
+            f"# edge-agent records export: case {req.case_number.strip()}, by {who.username} ({who.role}), "
+            f"{now.isoformat()}, search {entry}",
+            "# For the named case only. Sharing it further is governed by the records policy.",
+            "captured_at,device,camera,plate,confidence,direction,held,watermark",
+        ]
+        mark = f"{req.case_number.strip()}/{who.username}"
+        for h in hits:
+            lines.append(
+                f"{h.captured_at.isoformat()},{h.device_id},{h.camera},{h.plate},{h.confidence:.3f},{h.direction},"
+                f"{str(h.held).lower()},{mark}"
+            )
+        self._audit(who, "export", {"search": entry, "case": req.case_number.strip(), "rows": len(hits)})
+        return "\n".join(lines) + "\n"
 
     def note_config(self) -> bool:
         """Audit the records policy when it differs from the one last audited (at service start); True if so."""
@@ -531,7 +615,7 @@ class RecordsService:
             audit.append(cur, self.clock(), "system", "system", "config", {"digest": digest, "policy": policy})
             return True
 
-    def _require(self, who: Principal, roles: Sequence[str], what: str) -> None:
+    def require(self, who: Principal, roles: Sequence[str], what: str) -> None:
         """Refuse (403) a person whose role may not do `what`; the attempt is audited."""
         if who.role not in roles:
             self._audit(who, "denied", {"what": what})
