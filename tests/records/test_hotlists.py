@@ -222,3 +222,22 @@ def test_confirmed_alerts_go_out_over_mqtt(city: City, broker: LocalBroker, pki:
     finally:
         announcer.stop()
         listener.close()
+
+
+def test_supervisors_import_through_the_page(city: City) -> None:
+    client = city.client()
+    city.login(client, "sam")
+    page = client.get("/hotlist")
+    token = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    bad = HEADER + f"ABC1234,stolen,WSP,Lee,{LATER},0\n" + f"B,stolen,WSP,Lee,{LATER},0\n"
+    r = client.post("/hotlist", data={"csrf_token": token}, files={"file": ("list.csv", bad.encode(), "text/csv")})
+    assert r.status_code == 400 and "line 3:" in r.text and "nothing imported" in r.text
+    good = HEADER + f"ABC1234,stolen,WSP,Lee,{LATER},0\n"
+    r = client.post("/hotlist", data={"csrf_token": token}, files={"file": ("list.csv", good.encode(), "text/csv")})
+    assert r.status_code == 200 and "1 entries imported" in r.text and "ABC1234" in r.text
+    forged = client.post("/hotlist", data={"csrf_token": "x"}, files={"file": ("l.csv", good.encode(), "text/csv")})
+    assert forged.status_code == 403
+    ivy = city.client()
+    city.login(ivy, "ivy")
+    token = ivy.get("/hotlist").text
+    assert 'id="import"' not in token  # investigators see the list, not the import

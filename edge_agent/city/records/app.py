@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, Query, Request
+from fastapi import Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -405,6 +405,31 @@ def create_app(service: RecordsService) -> FastAPI:  # noqa: PLR0915 - the route
     @app.get("/transparency", include_in_schema=False, response_class=HTMLResponse)
     def transparency_page(request: Request) -> Response:
         return _page(request, "transparency.html", None, {"r": transparency.report(service)})
+
+    @app.get("/hotlist", include_in_schema=False, response_class=HTMLResponse)
+    def hotlist_page(request: Request, who: PageWho) -> Response:
+        return _page(request, "hotlist.html", who, {"entries": hot.entries(service, who)})
+
+    @app.post("/hotlist", include_in_schema=False, response_class=HTMLResponse)
+    def hotlist_form(request: Request, who: PageWho, file: Annotated[UploadFile, File()]) -> Response:
+        service.require(who, ("supervisor",), "change the hotlist")
+        raw = file.file.read(20_000_001)
+        ctx: dict[str, Any] = {}
+        try:
+            if len(raw) > 20_000_000:
+                raise RecordsError(400, "the file is larger than 20 MB")
+            try:
+                text = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise RecordsError(400, "the file is not UTF-8 text") from None
+            result = hot.import_hotlist(service, who.username, who.role, text)
+            ctx["message"] = (
+                f"{result['entries']} entries imported; {result['alerts']} pending alert(s) among the reads held"
+            )
+        except RecordsError as exc:
+            ctx["error"] = exc.message
+        status = 400 if "error" in ctx else 200
+        return _page(request, "hotlist.html", who, {"entries": hot.entries(service, who), **ctx}, status=status)
 
     @app.get("/alerts", include_in_schema=False, response_class=HTMLResponse)
     def alerts_page(request: Request, who: PageWho) -> Response:
