@@ -6,5 +6,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS_DIR = REPO / "systemd"
-SERVICES = ("edge-agent.service", "edge-agent-ingest@.service", "edge-agent-firstboot.service")
+SERVICES = (
+    "edge-agent.service",
+    "edge-agent-ingest@.service",
+    "edge-agent-firstboot.service",
+    "edge-agent-records.service",
+)
 INSTALLED_BINARY = "/opt/edge-agent/venv/bin/edge-agent"

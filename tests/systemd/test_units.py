@@ -56,7 +56,10 @@ def test_verify_is_clean(tmp_path: Path) -> None:
 
 
 @needs_analyze
-@pytest.mark.parametrize("unit", ["edge-agent.service", "edge-agent-firstboot.service", "edge-agent-ingest@1.service"])
+@pytest.mark.parametrize(
+    "unit",
+    ["edge-agent.service", "edge-agent-firstboot.service", "edge-agent-ingest@1.service", "edge-agent-records.service"],
+)
 def test_security_exposure(tmp_path: Path, unit: str) -> None:
     units = _runnable_copy(tmp_path)
     if "@" in unit:  # an instance of a template: analysed as the instance a city would run
