@@ -31,8 +31,9 @@ from edge_agent.device.spool import Spool
 from edge_agent.device.uplink import Uplink
 from edge_agent.device.vision.pipeline import models_for, pipeline_for
 from edge_agent.device.vision.worker import VisionWorker
-from edge_agent.errors import ConfigError
+from edge_agent.errors import ConfigError, EdgeAgentError
 from edge_agent.protocol.crypto.envelope import sealer_for, verifier_for
+from edge_agent.protocol.crypto.pki import cert_facts
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +145,7 @@ class Agent:
                 "dropped_full": stats.counters["dropped_full"],
                 "deleted": stats.counters["deleted"],
             },
+            "tls": {"cert_days_left": self._cert_days_left()},
             "uplink": {
                 "state": self.uplink.state,
                 "in_flight": self.uplink.in_flight,
@@ -153,6 +155,16 @@ class Agent:
                 "resent": up["resent"],
             },
         }
+
+    def _cert_days_left(self) -> int | None:
+        """Days until the device's TLS certificate expires, by this clock (None when it cannot be read)."""
+        cert = self.cfg.uplink.tls.cert
+        if cert is None:
+            return None
+        try:
+            return cert_facts(Path(cert)).days_left
+        except EdgeAgentError:
+            return None
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 

@@ -62,6 +62,63 @@ _FIXES = {
 }
 
 
+CERT_WARN_DAYS = 30
+# OpenSSL's X509_V_ERR codes the broker check tells apart.
+_NOT_YET_VALID, _EXPIRED, _NO_ISSUER, _NO_ISSUER_LEAF, _SELF_SIGNED_IN_CHAIN = 9, 10, 20, 21, 19
+
+
+def _verify_failure(exc: ssl.SSLCertVerificationError) -> tuple[str, str]:
+    """(detail, fix) for a broker certificate that does not verify, by the reason OpenSSL gives."""
+    code = exc.verify_code
+    if code == _NOT_YET_VALID:
+        return (
+            "TLS: the broker's certificate is not valid yet by this clock: the clock is behind",
+            "set the time: enable NTP (`timedatectl set-ntp true`, UDP 123 to the city's time server)",
+        )
+    if code == _EXPIRED:
+        return (
+            "TLS: the broker's certificate has expired by this clock (or the clock is ahead)",
+            "check this clock (`timedatectl`); if it is right, the city must renew its broker certificate",
+        )
+    if code in (_NO_ISSUER, _NO_ISSUER_LEAF, _SELF_SIGNED_IN_CHAIN):
+        return (
+            f"TLS: the broker's certificate does not verify against uplink.tls.ca ({exc.verify_message})",
+            "uplink.tls.ca must be the CA of the city this device is enrolled with: import its bundle again",
+        )
+    return (
+        f"TLS: the broker's certificate does not verify ({exc.verify_message})",
+        "uplink.tls.ca must be the city's CA and uplink.host the name in the broker's certificate",
+    )
+
+
+def _handshake_failure(exc: BaseException, port: int) -> tuple[str, str]:
+    """(detail, fix) for a TLS handshake that failed for another reason than the broker's certificate."""
+    if isinstance(exc, ConnectionResetError | ssl.SSLEOFError):
+        # A TLS server answers a handshake it refuses with an alert; a plaintext listener drops the connection.
+        return (
+            f"port {port} does not speak TLS (it dropped the connection at the TLS handshake: a plaintext listener?)",
+            "uplink.port must be the broker's TLS port (8883 by default), not 1883",
+        )
+    reason = str(getattr(exc, "reason", "") or exc).upper()
+    if any(m in reason for m in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG",
+                                 "HTTP_REQUEST", "UNEXPECTED_EOF")):  # fmt: skip
+        return (
+            f"port {port} does not speak TLS (a plaintext MQTT listener?)",
+            "uplink.port must be the broker's TLS port (8883 by default), not 1883",
+        )
+    if "CERTIFICATE_EXPIRED" in reason:
+        return (
+            "the broker refused this device's certificate as expired",
+            "ask the city for a new enrolment bundle and run `edge-agent provision --reenrol`",
+        )
+    if "UNKNOWN_CA" in reason or "BAD_CERTIFICATE" in reason:
+        return (
+            "the broker does not accept this device's certificate (issued by another CA?)",
+            "import this city's enrolment bundle again (`edge-agent provision --reenrol`)",
+        )
+    return f"TLS handshake failed ({exc})", "check the device certificate and key (`edge-agent doctor` certificates)"
+
+
 def _unwritable(folder: Path) -> str | None:
     """Why a file cannot be made in `folder` (a read-only card, a file where a folder should be), or None."""
     try:
@@ -93,6 +150,7 @@ class Doctor:
         steps: list[tuple[str, Callable[[], None]]] = [
             ("config", self.check_config),
             ("keys", self.check_keys),
+            ("certificates", self.check_certificates),
             ("models", self.check_models),
             ("camera", self.check_camera),
             ("clock", self.check_clock),
@@ -163,6 +221,56 @@ class Doctor:
 
         city = keys.describe(Path(str(crypto.city_key)))
         self.add("keys", Status.PASS, f"private keys 0600; sealing to city key {city.key_id}")
+
+    def check_certificates(self) -> None:
+        """Days to expiry of the device's certificate and its CA, read against this clock; key and certificate
+        belong together."""
+        assert self.cfg is not None
+        from edge_agent.protocol.crypto.pki import cert_facts, key_matches_cert
+
+        tls = self.cfg.uplink.tls
+        if tls.cert is None or tls.ca is None or tls.key is None:
+            self.add("certificates", Status.FAIL, "uplink.tls.ca, cert and key must be set", _FIXES["keys"])
+            return
+        if not key_matches_cert(Path(tls.key), Path(tls.cert)):
+            self.add(
+                "certificates",
+                Status.FAIL,
+                f"the TLS key {tls.key} does not belong to the certificate {tls.cert}",
+                "import the enrolment bundle again: this device's key and certificate must come from one enrolment",
+            )
+            return
+        worst: tuple[Status, str, str] | None = None
+        summary = []
+        for label, path in (("device certificate", tls.cert), ("CA certificate", tls.ca)):
+            facts = cert_facts(Path(path))
+            when = facts.now.strftime("%Y-%m-%d %H:%M UTC")
+            if facts.not_yet_valid:
+                start = facts.not_before.strftime("%Y-%m-%d %H:%M UTC")
+                worst = worst or (
+                    Status.FAIL,
+                    f"{label} is valid from {start} but this clock reads {when}: the clock is behind",
+                    "set the time: enable NTP (`timedatectl set-ntp true`, UDP 123 to the city's time server), then "
+                    "run the doctor again",
+                )
+            elif facts.expired:
+                end = facts.not_after.strftime("%Y-%m-%d")
+                worst = worst or (
+                    Status.FAIL,
+                    f"{label} expired on {end} (this clock reads {when})",
+                    "ask the city for a new enrolment bundle and run `edge-agent provision --reenrol`",
+                )
+            elif facts.days_left < CERT_WARN_DAYS:
+                worst = worst or (
+                    Status.WARN,
+                    f"{label} expires in {facts.days_left} days",
+                    "ask the city for a new enrolment bundle before it expires (`edge-agent provision --reenrol`)",
+                )
+            summary.append(f"{label} {facts.days_left} days left")
+        if worst is not None:
+            self.add("certificates", *worst)
+        else:
+            self.add("certificates", Status.PASS, "; ".join(summary))
 
     def check_models(self) -> None:
         """Both models load and run once."""
@@ -274,15 +382,10 @@ class Doctor:
             ):
                 version = tls.version()
         except ssl.SSLCertVerificationError as exc:
-            self.add(
-                "broker",
-                Status.FAIL,
-                f"TLS: the broker's certificate does not verify ({exc.verify_message})",
-                "uplink.tls.ca must be the city's CA and uplink.host the name in the broker's certificate",
-            )
+            self.add("broker", Status.FAIL, *_verify_failure(exc))
             return
         except (ssl.SSLError, OSError) as exc:
-            self.add("broker", Status.FAIL, f"TLS handshake failed ({exc})", "check the device certificate and key")
+            self.add("broker", Status.FAIL, *_handshake_failure(exc, port))
             return
         self._mqtt_publish(ctx, host, port, str(version))
 
@@ -383,7 +486,7 @@ def render(checks: list[Check]) -> str:
     lines = []
     for c in checks:
         lines.append(f"{c.name:<{width}}  {c.status.value.upper():<4}  {c.detail}")
-        if c.status is Status.FAIL and c.fix:
+        if c.status in (Status.FAIL, Status.WARN) and c.fix:
             lines.append(f"{'':<{width}}        fix: {c.fix}")
     failed = sum(c.status is Status.FAIL for c in checks)
     warned = sum(c.status is Status.WARN for c in checks)

@@ -6,6 +6,8 @@ spool, no plate text in the device's log; for the corrupt file, one warning abou
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -48,6 +50,12 @@ def test_fixture_reads_reach_the_city(name: str, e2e_city: tuple[LocalCity, Path
     text = log.read_text(errors="replace")
     for plate in (*expected, *private):
         assert plate not in text, "plate text in the device log at INFO"
+    # The last status the city kept: the certificate's days left are there for monitoring, a plate never is.
+    with sqlite3.connect(db) as conn:
+        [(payload,)] = conn.execute("SELECT payload FROM device_status WHERE device_id = ?", (device_id,)).fetchall()
+    status = json.loads(payload)
+    assert status["tls"]["cert_days_left"] > 700
+    assert not any(plate in payload for plate in (*expected, *private))
     if t["corrupt_frames"]:
         warnings = [line for line in text.splitlines() if "unreadable frame" in line]
         assert len(warnings) == 1, warnings

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import os
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -18,15 +20,25 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from edge_agent.city.ingest.service import IngestService
 from edge_agent.configfile import load_config
 from edge_agent.errors import InvalidInputError
 from edge_agent.field.enroll import Bundle, CityDir
 from edge_agent.field.provision import Answers, Prompter, Provisioner
-from edge_agent.local.localbroker import LocalBroker, free_port
+from edge_agent.local.localbroker import LocalBroker, find_mosquitto, free_port
 from edge_agent.protocol.crypto.envelope import sealer_for
-from edge_agent.protocol.crypto.pki import Identity, make_ca, write_cert
+from edge_agent.protocol.crypto.pki import (
+    Identity,
+    load_cert,
+    load_tls_key,
+    make_ca,
+    new_tls_key,
+    write_cert,
+    write_tls_key,
+)
 from edge_agent.protocol.reads import PlateRead, new_read_id
 from tests.integration.conftest import stored_ids, wait_for
 from tests.integration.mqtt_helpers import TestClient
@@ -373,6 +385,7 @@ def test_doctor_wrong_ca(provisioned: Path, tmp_path: Path) -> None:
     assert rc == 1
     assert checks["broker"]["status"] == "fail"
     assert "does not verify" in checks["broker"]["detail"]
+    assert "enrolled with" in checks["broker"]["fix"]
 
 
 def test_doctor_key_mode_0644(provisioned: Path) -> None:
@@ -400,3 +413,86 @@ def test_doctor_fails_a_spool_directory_it_cannot_write(provisioned: Path, tmp_p
 def test_doctor_json_is_one_object(provisioned: Path) -> None:
     _, checks, _ = doctor(provisioned)
     assert {"config", "keys", "models", "clock", "broker", "disk", "temperature"} <= set(checks)
+
+
+def reissue(city: City, provisioned: Path, start: dt.datetime, end: dt.datetime) -> None:
+    """The device's TLS certificate again from the city's CA, with the given validity (the key stays)."""
+    pki = city.dir.local_pki()
+    ca_key, ca_cert = load_tls_key(pki.ca_key), load_cert(pki.ca_cert)
+    cert_path = provisioned.parent / "keys" / "device.pem"
+    old = load_cert(cert_path)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(old.subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(old.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    write_cert(cert_path, cert)
+
+
+def test_doctor_names_an_expired_certificate(city: City, provisioned: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    reissue(city, provisioned, now - dt.timedelta(days=400), now - dt.timedelta(days=3))
+    rc, checks, table = doctor(provisioned)
+    print(table)
+    assert rc == 1
+    assert checks["certificates"]["status"] == "fail"
+    assert "device certificate expired on" in checks["certificates"]["detail"]
+    assert "provision --reenrol" in checks["certificates"]["fix"]
+
+
+def test_doctor_names_a_clock_two_days_behind(city: City, provisioned: Path) -> None:
+    # A certificate issued two days after what this clock reads: exactly what a device sees whose clock is two
+    # days behind the city's.
+    now = dt.datetime.now(dt.UTC)
+    reissue(city, provisioned, now + dt.timedelta(days=2), now + dt.timedelta(days=800))
+    rc, checks, table = doctor(provisioned)
+    print(table)
+    assert rc == 1
+    assert "the clock is behind" in checks["certificates"]["detail"]
+    assert "NTP" in checks["certificates"]["fix"] and "fix: set the time" in table
+
+
+def test_doctor_warns_before_a_certificate_expires(city: City, provisioned: Path) -> None:
+    now = dt.datetime.now(dt.UTC)
+    reissue(city, provisioned, now - dt.timedelta(days=300), now + dt.timedelta(days=12, hours=1))
+    _, checks, table = doctor(provisioned)
+    assert checks["certificates"]["status"] == "warn"
+    assert "expires in 12 days" in checks["certificates"]["detail"]
+    assert "fix: ask the city for a new enrolment bundle" in table  # warnings show their fix too
+
+
+def test_doctor_names_a_key_that_is_not_the_certificates(provisioned: Path) -> None:
+    write_tls_key(provisioned.parent / "keys" / "device_tls.key", new_tls_key(), force=True)
+    rc, checks, _ = doctor(provisioned)
+    assert rc == 1
+    assert "does not belong to the certificate" in checks["certificates"]["detail"]
+
+
+def test_doctor_names_a_plaintext_port(provisioned: Path, tmp_path: Path) -> None:
+    port = free_port()
+    plain = subprocess.Popen([find_mosquitto(), "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        data = yaml.safe_load(provisioned.read_text())
+        data["uplink"]["port"] = port
+        provisioned.write_text(yaml.safe_dump(data, sort_keys=False))
+        rc, checks, table = doctor(provisioned)
+    finally:
+        plain.terminate()
+        plain.wait(10)
+    print(table)
+    assert rc == 1
+    assert f"port {port} does not speak TLS" in checks["broker"]["detail"]
+    assert "8883" in checks["broker"]["fix"]

@@ -245,3 +245,42 @@ def mint_local_pki(root: Path, device_ids: Sequence[str] = (), ingest_name: str 
     ingest = _issue_to(root, ingest_name, ca_key, ca_cert)
     devices = {d: _issue_to(root / "devices", d, ca_key, ca_cert) for d in device_ids}
     return LocalPKI(root, root / "ca.pem", root / "ca.key", broker, ingest, devices)
+
+
+@dataclass(frozen=True)
+class CertFacts:
+    """What a technician needs to know about a certificate at a given time."""
+
+    subject: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    now: dt.datetime
+
+    @property
+    def days_left(self) -> int:
+        """Whole days until it expires (negative once expired)."""
+        return (self.not_after - self.now).days
+
+    @property
+    def not_yet_valid(self) -> bool:
+        """True when this clock reads a time before the certificate's start (the clock is behind)."""
+        return self.now < self.not_before
+
+    @property
+    def expired(self) -> bool:
+        """True when this clock reads a time after the certificate's end."""
+        return self.now > self.not_after
+
+
+def cert_facts(path: Path, now: dt.datetime | None = None) -> CertFacts:
+    """Validity of the certificate in `path` against `now` (default: this machine's clock)."""
+    cert = load_cert(path)
+    return CertFacts(common_name(cert), cert.not_valid_before_utc, cert.not_valid_after_utc, now or _now())
+
+
+def key_matches_cert(key_path: Path, cert_path: Path) -> bool:
+    """True when the private key in `key_path` is the one the certificate in `cert_path` was issued for."""
+    key = load_tls_key(key_path)
+    cert = load_cert(cert_path)
+    raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return bool(key.public_key().public_bytes(*raw) == cert.public_key().public_bytes(*raw))
