@@ -142,10 +142,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     service = IngestService(cfg.ingest, client_id=args.client_id)
     service.start()
+    metrics = None
+    if cfg.ingest.metrics.enabled:
+        from edge_agent.metrics import MetricsServer, ingest_metrics
+
+        metrics = MetricsServer(
+            cfg.ingest.metrics.host, cfg.ingest.metrics.port, lambda: ingest_metrics(dict(service.counters))
+        )
+        metrics.start()
+        logger.info("metrics on http://%s:%d/metrics", cfg.ingest.metrics.host, metrics.port)
     logger.info("ingest running (%d enrolled devices); stop with SIGTERM", len(service.registry))
     while not stop.wait(60.0):
         logger.info("ingest counters: %s", dict(service.counters))
     service.stop()
+    if metrics is not None:
+        metrics.stop()
     logger.info("ingest stopped: %s", dict(service.counters))
     if args.stats_file:
         Path(args.stats_file).write_text(json.dumps(dict(service.counters)))

@@ -449,6 +449,7 @@ class IngestConfig(Section):
     store: StoreConfig = Field(default_factory=StoreConfig)
     receipt_batch: int = Field(256, ge=1, le=4096, description="Read ids per receipt at most.")
     receipt_delay: Duration = Field(0.02, ge=0, le=5, description="Wait this long to fill a receipt batch.")
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus endpoint of this worker.")
 
 
 # --- records (the city side) ----------------------------------------------------------------------------------

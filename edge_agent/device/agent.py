@@ -25,13 +25,14 @@ from edge_agent.clock import ClockState
 from edge_agent.config import Config
 from edge_agent.device.capture.base import FrameQueue
 from edge_agent.device.capture.worker import CaptureWorker, make_source
-from edge_agent.device.health import MetricsServer, Stage, Watchdog, cpu_temperature, sd_notify
+from edge_agent.device.health import Stage, Watchdog, cpu_temperature, sd_notify
 from edge_agent.device.seal import SealStage
 from edge_agent.device.spool import Spool
 from edge_agent.device.uplink import Uplink
 from edge_agent.device.vision.pipeline import models_for, pipeline_for
 from edge_agent.device.vision.worker import VisionWorker
 from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.metrics import MetricsServer, device_metrics
 from edge_agent.protocol.crypto.envelope import sealer_for, verifier_for
 from edge_agent.protocol.crypto.pki import cert_facts
 
@@ -177,7 +178,11 @@ class Agent:
             capture.start()
         metrics = self.cfg.health.metrics
         if metrics.enabled:
-            self.metrics = MetricsServer(metrics.host, metrics.port, self.status_payload)
+            self.metrics = MetricsServer(
+                metrics.host,
+                metrics.port,
+                lambda: device_metrics({**self.status_payload(), "device_id": self.cfg.device.id}),
+            )
             self.metrics.start()
         logger.info("edge-agent %s running as %s with %d camera(s)", __version__, self.device_id, len(self.cameras))
 

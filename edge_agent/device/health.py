@@ -10,13 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -100,59 +97,3 @@ class Watchdog:
         self.pings += 1
         sd_notify("WATCHDOG=1")
         return True
-
-
-def prometheus_text(status: Mapping[str, Any], prefix: str = "edge_agent") -> str:
-    """Flatten a status dict into Prometheus text exposition (numbers and booleans only)."""
-    lines: list[str] = []
-
-    def walk(node: Mapping[str, Any], path: list[str]) -> None:
-        for key, value in node.items():
-            if isinstance(value, Mapping):
-                walk(value, [*path, key])
-            elif isinstance(value, bool):
-                lines.append(f"{'_'.join([prefix, *path, key])} {int(value)}")
-            elif isinstance(value, int | float) and key not in ("v",):
-                lines.append(f"{'_'.join([prefix, *path, key])} {value}")
-
-    walk(status, [])
-    state = status.get("uplink", {}).get("state") if isinstance(status.get("uplink"), Mapping) else None
-    if state:
-        lines.append(f'{prefix}_uplink_online{{state="{state}"}} {int(state == "online")}')
-    return "\n".join(sorted(lines)) + "\n"
-
-
-class MetricsServer:
-    """`GET /metrics` on a local port, serving `prometheus_text(snapshot())`."""
-
-    def __init__(self, host: str, port: int, snapshot: Callable[[], Mapping[str, Any]]) -> None:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.split("?")[0] != "/metrics":
-                    self.send_error(404)
-                    return
-                body = prometheus_text(outer.snapshot()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                logger.debug("metrics: %s", format % args)
-
-        self.snapshot = snapshot
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.port = int(self.server.server_address[1])
-        self._thread = threading.Thread(target=self.server.serve_forever, name="metrics", daemon=True)
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Shut the server down."""
-        self.server.shutdown()
-        self.server.server_close()
