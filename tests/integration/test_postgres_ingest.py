@@ -65,27 +65,49 @@ def test_two_workers_share_the_subscription_and_store_once(city: LocalCity, tmp_
     assert counters[1].get("stored", 0) > 0, counters
 
 
-def test_a_table_keyed_by_read_id_alone_is_rekeyed(pg_dsn: str) -> None:
-    from edge_agent.city.ingest.postgres import SCHEMA, PostgresStore
+OLD_LAYOUT = """
+CREATE TABLE reads (
+    read_id BYTEA PRIMARY KEY, device_id TEXT NOT NULL, seq BIGINT NOT NULL, camera TEXT NOT NULL,
+    plate TEXT NOT NULL, confidence REAL NOT NULL, first_seen_ms BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL,
+    frames INTEGER NOT NULL, direction TEXT NOT NULL, clock_synced BOOLEAN NOT NULL, box TEXT, crop_jpeg BYTEA,
+    models TEXT, recipient_key_id BYTEA NOT NULL, signer_key_id BYTEA NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX reads_device_seq ON reads (device_id, seq);
+CREATE INDEX reads_plate ON reads (plate);
+CREATE TABLE device_status (device_id TEXT PRIMARY KEY, state TEXT NOT NULL, payload TEXT NOT NULL,
+                            updated_at DOUBLE PRECISION NOT NULL);
+"""
+
+
+def test_a_database_of_the_old_plain_layout_moves_into_day_partitions(pg_dsn: str) -> None:
+    """The ingest's table before the records service (keyed by read id alone): its rows move, the key grows."""
+    from edge_agent.city.ingest.postgres import PostgresStore
     from tests.integration.test_store_rekey import stored as stored_read
 
-    old = SCHEMA.replace("read_id BYTEA NOT NULL,", "read_id BYTEA PRIMARY KEY,").replace(
-        ",\n    PRIMARY KEY (device_id, read_id)", ""
-    )
+    kept = stored_read("cam-1", b"\x01" * 16, "AAA111")
     with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(old)
+        conn.execute(OLD_LAYOUT)
+        conn.execute(
+            "INSERT INTO reads VALUES (%s, 'cam-1', 1, 'north', 'AAA111', 0.9, %s, %s, 1, 'unknown', true, NULL, "
+            "NULL, NULL, '\\x01', '\\x02', %s)",
+            (kept.read.read_id, round(kept.read.first_seen * 1000), round(kept.read.last_seen * 1000),
+             kept.received_at),
+        )  # fmt: skip
         assert pkey_columns(conn) == ["read_id"]
     store = PostgresStore(pg_dsn)
     try:
-        first = stored_read("cam-1", b"\x01" * 16, "AAA111")
-        assert store.add([first]) == 1
-        assert store.add([stored_read("cam-2", b"\x01" * 16, "BBB222")]) == 1
-        assert store.add([first]) == 0
+        assert store.count() == 1  # the old row, moved
+        assert store.add([stored_read("cam-2", b"\x01" * 16, "BBB222")]) == 1  # another device, the same read id
+        assert store.add([kept]) == 0  # a resend of the old row is still a duplicate
         assert store.count() == 2
     finally:
         store.close()
     with psycopg.connect(pg_dsn) as conn:
-        assert pkey_columns(conn) == ["device_id", "read_id"]
+        assert pkey_columns(conn) == ["device_id", "read_id", "captured_ms"]
+        assert conn.execute("SELECT to_regclass('reads_legacy')").fetchone() == (None,)
+        kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = 'reads'::regclass").fetchone()
+        assert kind == ("p",)  # partitioned
 
 
 def pkey_columns(conn: object) -> list[str]:
