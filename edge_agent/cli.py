@@ -196,6 +196,42 @@ def cmd_city_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_city_ha_discovery(args: argparse.Namespace) -> int:
+    """Announce every enrolled camera's status sensors to Home Assistant (retained discovery configs)."""
+    from edge_agent.city.homeassistant import discovery
+    from edge_agent.field.enroll import CityDir
+
+    city = CityDir(Path(args.city))
+    settings = city.settings
+    prefix = str(settings.get("topic_prefix", "alpr"))
+    devices = sorted(p.stem for p in city.devices_dir.glob("*.pub"))
+    messages = {t: m for d in devices for t, m in discovery(d, prefix).items()}
+    if args.print:
+        for topic, payload in messages.items():
+            print(topic, payload)
+        return EXIT_OK
+    from edge_agent.protocol.mqtt import new_client, tls_context
+
+    pki = city.local_pki()
+    host = args.broker_host or str(settings["broker"]["host"])
+    port = args.broker_port or int(settings["broker"]["port"])
+    client, props = new_client("ha-discovery", tls_context(pki.ca_cert, pki.ingest.cert, pki.ingest.key))
+    try:
+        client.connect(host, port, keepalive=30, properties=props)
+    except OSError as exc:
+        raise EdgeAgentError(f"cannot reach the broker at {host}:{port} ({exc})") from None
+    client.loop_start()
+    try:
+        infos = [client.publish(t, m, qos=1, retain=True) for t, m in messages.items()]
+        for info in infos:
+            info.wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    print(f"Home Assistant discovery: {len(messages)} entities for {len(devices)} camera(s) on {host}:{port}")
+    return EXIT_OK
+
+
 def cmd_city_enroll(args: argparse.Namespace) -> int:
     """Sign a device's request and write its bundle (a site bundle when no request is given)."""
     from edge_agent.field.enroll import CityDir, Request
@@ -372,6 +408,15 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.add_argument("--broker-port", type=int, default=8883)
     p.add_argument("--topic-prefix", default="alpr")
     p.set_defaults(func=cmd_city_init)
+    p = city_sub.add_parser(
+        "ha-discovery", help="announce the cameras' status sensors to Home Assistant (MQTT discovery, retained)"
+    )
+    p.add_argument("--city", required=True, metavar="DIR", help="the directory made by `city init`")
+    p.add_argument("--broker-host", help="default: the city's broker (city.json)")
+    p.add_argument("--broker-port", type=int, help="default: the city's broker port (city.json)")
+    p.add_argument("--print", action="store_true", help="print the topics and payloads instead of publishing")
+    p.set_defaults(func=cmd_city_ha_discovery)
+
     p = city_sub.add_parser("enroll", help="sign a device's enrolment request and write its bundle")
     p.add_argument("device_id", metavar="DEVICE_ID")
     p.add_argument("--city", required=True, metavar="DIR", help="the directory made by `city init`")

@@ -46,7 +46,8 @@ from edge_agent.protocol.crypto.pki import (
 
 REQUEST_TYPE = "edge-agent-enrolment-request"
 BUNDLE_TYPE = "edge-agent-enrolment-bundle"
-RESERVED_IDS = {"ingest", "admin", "city", "broker"}  # MQTT identities that are not devices (see the ACL)
+# MQTT identities that are not devices (see the ACL), and the first level of the discovery topics.
+RESERVED_IDS = {"ingest", "admin", "city", "broker", "monitor", "homeassistant"}
 
 
 def check_device_id(device_id: str) -> str:
@@ -288,6 +289,7 @@ class CityDir:
             Identity(self.root / "broker" / "broker.pem", self.root / "broker" / "broker.key"),
             Identity(self.root / "ingest" / "ingest.pem", self.root / "ingest" / "ingest.key"),
             {},
+            Identity(self.root / "monitor" / "monitor.pem", self.root / "monitor" / "monitor.key"),
         )
 
     def bundle(self, device_id: str, cert: x509.Certificate | None = None) -> Bundle:
@@ -361,6 +363,10 @@ def city_init(root: Path, broker_host: str, broker_port: int = 8883, topic_prefi
     ingest_key, ingest_cert = issue_cert(ca_key, ca_cert, "ingest")
     write_tls_key(root / "ingest" / "ingest.key", ingest_key)
     write_cert(root / "ingest" / "ingest.pem", ingest_cert)
+    # Read-only monitoring (Home Assistant, dashboards): status topics and discovery configs, nothing else.
+    monitor_key, monitor_cert = issue_cert(ca_key, ca_cert, "monitor")
+    write_tls_key(root / "monitor" / "monitor.key", monitor_key)
+    write_cert(root / "monitor" / "monitor.pem", monitor_cert)
     (root / "devices").mkdir(exist_ok=True)
     settings = {"broker": {"host": broker_host, "port": broker_port}, "topic_prefix": topic_prefix}
     (root / "city.json").write_text(json.dumps(settings, indent=2) + "\n")

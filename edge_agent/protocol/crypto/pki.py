@@ -213,6 +213,7 @@ class LocalPKI:
     broker: Identity
     ingest: Identity
     devices: dict[str, Identity]
+    monitor: Identity | None = None  # read-only: status topics and Home Assistant discovery configs
 
     def device(self, device_id: str) -> Identity:
         """The identity of one device, issuing it on first use."""
@@ -243,8 +244,9 @@ def mint_local_pki(root: Path, device_ids: Sequence[str] = (), ingest_name: str 
     write_tls_key(root / "ca.key", ca_key, force=True)
     broker = _issue_to(root, "broker", ca_key, ca_cert, server=True)
     ingest = _issue_to(root, ingest_name, ca_key, ca_cert)
+    monitor = _issue_to(root, "monitor", ca_key, ca_cert)
     devices = {d: _issue_to(root / "devices", d, ca_key, ca_cert) for d in device_ids}
-    return LocalPKI(root, root / "ca.pem", root / "ca.key", broker, ingest, devices)
+    return LocalPKI(root, root / "ca.pem", root / "ca.key", broker, ingest, devices, monitor)
 
 
 @dataclass(frozen=True)
