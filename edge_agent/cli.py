@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from edge_agent import __version__
-from edge_agent.errors import EXIT_INVALID, EXIT_OK, EXIT_RUNTIME, EdgeAgentError
+from edge_agent.errors import EXIT_INVALID, EXIT_OK, EXIT_RUNTIME, EdgeAgentError, InvalidInputError
 
 logger = logging.getLogger("edge_agent")
 
@@ -185,15 +185,66 @@ def cmd_bench_uplink(args: argparse.Namespace) -> int:
 
 
 def cmd_city_init(args: argparse.Namespace) -> int:
-    """Create the city's CA, HPKE and receipt keys, broker and ingest certificates."""
+    """Create the city's CA, keys, certificates and a ready broker configuration."""
     from edge_agent.field.enroll import city_init
 
-    city = city_init(Path(args.dir), args.broker_host, args.broker_port, args.topic_prefix)
-    print(f"city created in {city.root}: device CA ca/ca.pem, broker certificate for {args.broker_host}")
-    print(
-        f"ingest config: {city.root / 'ingest.yaml'}; enrol devices with `edge-agent city enroll ID --city {args.dir}`"
+    hosts = args.broker_host
+    city = city_init(
+        Path(args.dir),
+        hosts[0],
+        args.broker_port,
+        args.topic_prefix,
+        more_names=hosts[1:],
+        broker_user=args.broker_user,
     )
+    print(f"city created in {city.root}: device CA ca/ca.pem, broker certificate for {', '.join(hosts)}")
+    print(f"broker: mosquitto -c {city.root / 'broker' / 'mosquitto.conf'} (runs as {args.broker_user} when root)")
+    print(f"ingest: edge-agent ingest --config {city.root / 'ingest.yaml'}")
+    print(f"both in the foreground: edge-agent city up {args.dir}")
+    print(f"enrol devices with `edge-agent city enroll ID --city {args.dir} --request FILE`")
     return EXIT_OK
+
+
+def cmd_city_up(args: argparse.Namespace) -> int:
+    """Run the city's broker and ingest in the foreground until Ctrl-C (a test city, or a first look)."""
+    import signal
+    import subprocess
+    import time
+
+    from edge_agent.local.localbroker import find_mosquitto
+
+    root = Path(args.dir)
+    conf, ingest_yaml = root / "broker" / "mosquitto.conf", root / "ingest.yaml"
+    if not conf.is_file() or not ingest_yaml.is_file():
+        raise InvalidInputError(f"{root} is not a city made by `edge-agent city init` (no broker/mosquitto.conf)")
+    broker = subprocess.Popen([find_mosquitto(), "-c", str(conf)])
+    time.sleep(0.5)
+    ingest = subprocess.Popen([sys.executable, "-m", "edge_agent", "ingest", "--config", str(ingest_yaml)])
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and broker.poll() is None and ingest.poll() is None:
+            time.sleep(0.2)
+    finally:
+        for proc in (ingest, broker):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    if stopping:
+        return EXIT_OK
+    which = "broker" if broker.returncode not in (None, 0) else "ingest"
+    raise EdgeAgentError(
+        f"the city's {which} stopped (exit {broker.returncode if which == 'broker' else ingest.returncode})"
+    )
 
 
 def cmd_city_ha_discovery(args: argparse.Namespace) -> int:
@@ -404,10 +455,22 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     city_sub = city.add_subparsers(dest="city_command", required=True, metavar="ACTION")
     p = city_sub.add_parser("init", help="create a city: device CA, HPKE and receipt keys, broker certificate")
     p.add_argument("dir", metavar="DIR")
-    p.add_argument("--broker-host", required=True, help="the name (or IP) devices connect to")
-    p.add_argument("--broker-port", type=int, default=8883)
-    p.add_argument("--topic-prefix", default="alpr")
+    p.add_argument(
+        "--broker-host",
+        required=True,
+        action="append",
+        help="the name (or IP) devices connect to; repeat it for more names or addresses in the certificate",
+    )
+    p.add_argument("--broker-port", type=int, default=8883, help="the broker's TLS port (default 8883)")
+    p.add_argument("--topic-prefix", default="alpr", help="first level of every topic (default alpr)")
+    p.add_argument(
+        "--broker-user", default="mosquitto", help="the account mosquitto drops to when started as root (Debian's)"
+    )
     p.set_defaults(func=cmd_city_init)
+    p = city_sub.add_parser("up", help="run the city's broker and ingest in the foreground (Ctrl-C stops both)")
+    p.add_argument("dir", metavar="DIR", help="the directory made by `city init`")
+    p.set_defaults(func=cmd_city_up)
+
     p = city_sub.add_parser(
         "ha-discovery", help="announce the cameras' status sensors to Home Assistant (MQTT discovery, retained)"
     )

@@ -16,8 +16,12 @@ Requests and bundles are JSON files (docs/field-guide.md).
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
+import os
+import pwd
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -336,8 +340,22 @@ class CityDir:
         return self.bundle(device_id, cert)
 
 
-def city_init(root: Path, broker_host: str, broker_port: int = 8883, topic_prefix: str = "alpr") -> CityDir:
-    """Create a city's enrolment material: device CA, HPKE and receipt keys, broker and ingest certificates."""
+def city_init(
+    root: Path,
+    broker_host: str,
+    broker_port: int = 8883,
+    topic_prefix: str = "alpr",
+    more_names: Sequence[str] = (),
+    broker_user: str = "mosquitto",
+) -> CityDir:
+    """Create a city: device CA, HPKE and receipt keys, broker, ingest and monitor certificates, and a broker
+    configuration ready to start (``broker/mosquitto.conf`` and ``broker/acl``, nothing left to fill in).
+
+    ``broker_host`` is the name devices are told to connect to; ``more_names`` are further names or addresses the
+    broker's certificate also carries (a LAN address, an internal name). When run as root and ``broker_user``
+    exists (Debian's package runs mosquitto as ``mosquitto``), the broker's key and directory are given to that
+    user's group so mosquitto can read them after dropping its privileges.
+    """
     from edge_agent.protocol.crypto.pki import issue as issue_cert
     from edge_agent.protocol.crypto.pki import make_ca, write_cert, write_tls_key
 
@@ -349,29 +367,72 @@ def city_init(root: Path, broker_host: str, broker_port: int = 8883, topic_prefi
     write_cert(root / "ca" / "ca.pem", ca_cert)
     keys.generate(keys.KeyKind.CITY, root / "keys")
     keys.generate(keys.KeyKind.RECEIPT, root / "keys")
-    is_ip = bool(re.fullmatch(r"[\d.]+|[0-9a-fA-F:]+", broker_host))
+    names = list(dict.fromkeys([broker_host, *more_names]))
+    ips = [n for n in names if _is_ip(n)]
     broker_key, broker_cert = issue_cert(
-        ca_key,
-        ca_cert,
-        broker_host,
-        server=True,
-        dns_names=[] if is_ip else [broker_host],
-        ip_addresses=[broker_host] if is_ip else [],
+        ca_key, ca_cert, broker_host, server=True, dns_names=[n for n in names if n not in ips], ip_addresses=ips
     )
     write_tls_key(root / "broker" / "broker.key", broker_key)
     write_cert(root / "broker" / "broker.pem", broker_cert)
-    ingest_key, ingest_cert = issue_cert(ca_key, ca_cert, "ingest")
-    write_tls_key(root / "ingest" / "ingest.key", ingest_key)
-    write_cert(root / "ingest" / "ingest.pem", ingest_cert)
-    # Read-only monitoring (Home Assistant, dashboards): status topics and discovery configs, nothing else.
-    monitor_key, monitor_cert = issue_cert(ca_key, ca_cert, "monitor")
-    write_tls_key(root / "monitor" / "monitor.key", monitor_key)
-    write_cert(root / "monitor" / "monitor.pem", monitor_cert)
+    for service in ("ingest", "monitor"):
+        key, cert = issue_cert(ca_key, ca_cert, service)
+        write_tls_key(root / service / f"{service}.key", key)
+        write_cert(root / service / f"{service}.pem", cert)
     (root / "devices").mkdir(exist_ok=True)
     settings = {"broker": {"host": broker_host, "port": broker_port}, "topic_prefix": topic_prefix}
     (root / "city.json").write_text(json.dumps(settings, indent=2) + "\n")
     (root / "ingest.yaml").write_text(ingest_yaml(broker_host, broker_port, topic_prefix))
+    _broker_config(root, broker_port, topic_prefix, broker_user)
     return CityDir(root)
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _broker_config(root: Path, port: int, prefix: str, run_as: str) -> None:
+    """broker/mosquitto.conf and broker/acl from the shipped templates, every placeholder filled."""
+    from string import Template
+
+    from edge_agent.paths import package_data_dir
+
+    templates = package_data_dir("_broker", "docs/mosquitto")
+    broker = root / "broker"
+    (broker / "data").mkdir(parents=True, exist_ok=True)
+    (broker / "acl").write_text(Template((templates / "acl").read_text()).substitute(prefix=prefix))
+    conf = Template((templates / "mosquitto.conf").read_text()).substitute(
+        acl_file=(broker / "acl").resolve(),
+        persistence_dir=(broker / "data").resolve(),
+        autosave_interval=60,
+        log_dest="stderr",
+        port=port,
+        bind_address="",
+        ca_file=(root / "ca" / "ca.pem").resolve(),
+        cert_file=(broker / "broker.pem").resolve(),
+        key_file=(broker / "broker.key").resolve(),
+        tls_version="tlsv1.2",
+        run_as=run_as,
+    )
+    header = f"# Written by `edge-agent city init` for the city in {root.resolve()}: ready to use as it is.\n"
+    (broker / "mosquitto.conf").write_text(header + conf)
+    if os.geteuid() == 0:
+        try:
+            account = pwd.getpwnam(run_as)
+        except KeyError:
+            return
+        # mosquitto reads its key and files after dropping to `run_as`: the key 0640 root:<its group>, the data
+        # directory its own. The CA's private key and the other services' keys stay root's alone.
+        for path in (broker, broker / "broker.key", broker / "broker.pem", broker / "acl", broker / "mosquitto.conf"):
+            os.chown(path, 0, account.pw_gid)
+        (broker / "broker.key").chmod(0o640)
+        broker.chmod(0o750)
+        os.chown(broker / "data", account.pw_uid, account.pw_gid)
+        for parent in (root, root / "ca"):
+            parent.chmod(parent.stat().st_mode | 0o011)  # traversable, not listable, by mosquitto
 
 
 def ingest_yaml(broker_host: str, broker_port: int, topic_prefix: str) -> str:

@@ -354,7 +354,7 @@ class Provisioner:
             self.prompt.say(
                 f"Keys made for {device_id} (signing key id {key_id(request.signing_key).hex()}).\n"
                 f"Enrolment request written to {path}: the city signs it with\n"
-                f"  edge-agent city enroll {device_id} --request {path.name} --out bundle.json\n"
+                f"  edge-agent city enroll {device_id} --city CITY_DIR --request {path.name} --out bundle.json\n"
                 "then run `edge-agent provision --bundle bundle.json` here."
             )
             return Outcome(self.config_dir / "edge-agent.yaml", enrolled=False, request=path)
