@@ -58,6 +58,30 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _describe_tls_file(path: Path) -> str | None:
+    """A line for a certificate or a TLS private key (the files provisioning writes beside the protocol keys)."""
+    import stat as stat_
+
+    from edge_agent.protocol.crypto.pki import cert_facts, load_tls_key
+
+    try:
+        facts = cert_facts(path)
+    except EdgeAgentError:
+        pass
+    else:
+        state = (
+            "EXPIRED" if facts.expired else "NOT YET VALID" if facts.not_yet_valid else f"{facts.days_left} days left"
+        )
+        return f"{path}: certificate for {facts.subject}, valid until {facts.not_after:%Y-%m-%d} ({state})"
+    try:
+        load_tls_key(path)
+    except EdgeAgentError:
+        return None
+    mode = stat_.S_IMODE(path.stat().st_mode)
+    note = "" if not mode & 0o077 else "  PROBLEM: readable by group or others (chmod 600)"
+    return f"{path}: P-256 TLS private key, mode {mode:04o}{note}"
+
+
 def cmd_keys_show(args: argparse.Namespace) -> int:
     """Print algorithm, key id and mode of key files; exit 2 if a private key is exposed."""
     from edge_agent.protocol.crypto import keys
@@ -68,6 +92,10 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
         try:
             info = keys.describe(Path(name))
         except EdgeAgentError as exc:
+            tls = _describe_tls_file(Path(name))
+            if tls is not None:
+                print(tls)
+                continue
             print(f"{name}: {exc}", file=sys.stderr)
             status = EXIT_INVALID
             continue

@@ -87,3 +87,17 @@ def test_show_unreadable_file_is_one_line(tmp_path: Path, capsys: pytest.Capture
     bad.write_text("hello")
     assert main(["keys", "show", str(bad)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_show_reads_the_certificates_and_tls_key_provisioning_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from edge_agent.protocol.crypto.pki import mint_local_pki
+
+    pki = mint_local_pki(tmp_path / "pki", device_ids=["cam-9"])
+    device = pki.devices["cam-9"]
+    assert main(["keys", "show", str(pki.ca_cert), str(device.cert), str(device.key)]) == 0
+    out = capsys.readouterr().out
+    assert "certificate for edge-agent local CA" in out
+    assert "certificate for cam-9, valid until" in out and "days left" in out
+    assert "P-256 TLS private key, mode 0600" in out

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from edge_agent.device.vision.readcmd import STILL_INPUTS, STILL_SCALE, Reader
+from edge_agent.device.vision.readcmd import STILL_INPUTS, STILL_SCALE, Reader, expand
 
 
 @pytest.mark.parametrize(
@@ -25,3 +27,26 @@ def test_still_input_follows_the_photo(height: int, width: int, expected: tuple[
     assert expected == STILL_INPUTS[0] or min(h / height, w / width) <= STILL_SCALE
     # One detector per input size, reused.
     assert reader.still_detector(height, width) is detector
+
+
+def test_a_directory_is_read_as_its_images_and_videos(tmp_path: Path) -> None:
+    for name in ("b.jpg", "a.PNG", "notes.txt", "clip.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    assert [p.name for p in expand([tmp_path])] == ["a.PNG", "b.jpg", "clip.mp4"]
+    empty = tmp_path / "sub"
+    assert expand([empty]) == [empty]  # reported as an input of its own, not skipped
+
+
+def test_the_runtime_is_quiet_unless_asked() -> None:
+    import subprocess
+    import sys
+
+    image = Path(__file__).parent / "data" / "detector" / "scene_00.jpg"
+    plain = subprocess.run([sys.executable, "-m", "edge_agent", "read", str(image)], capture_output=True, text=True,
+                           timeout=120, check=False)  # fmt: skip
+    assert plain.returncode == 0, plain.stderr
+    assert "XNNPACK" not in plain.stderr and "TensorFlow" not in plain.stderr
+    verbose = subprocess.run([sys.executable, "-m", "edge_agent", "-v", "read", str(image)], capture_output=True,
+                             text=True, timeout=120, check=False)  # fmt: skip
+    assert "XNNPACK" in verbose.stderr

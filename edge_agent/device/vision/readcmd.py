@@ -158,12 +158,29 @@ class Reader:
         return self.image(path)
 
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """The inputs with each directory replaced by the images and videos in it (sorted; not recursive)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
+            )
+            out.extend(found or [path])  # an empty folder is reported, not skipped silently
+        else:
+            out.append(path)
+    return out
+
+
 def read_paths(
     paths: list[Path], crops: bool = False, threads: int = 1, backend: str = "auto"
 ) -> Iterator[dict[str, Any] | EdgeAgentError]:
     """Results per input in order; an input that fails yields its error instead."""
     reader = Reader(threads=threads, crops_only=crops, backend=backend)
-    for path in paths:
+    for path in expand(paths):
         try:
             yield reader.one(path, crops)
         except (InvalidInputError, CaptureError) as exc:

@@ -7,7 +7,11 @@ A missing backend is reported with what to install, not with a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -81,6 +85,29 @@ def _tensor_info(detail: dict[str, Any]) -> TensorInfo:
     )
 
 
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence what the TFLite runtime's C++ code prints on stderr ("INFO: Created TensorFlow Lite XNNPACK
+    delegate for CPU.") unless debug logging is on (-v). Models load before any stage thread starts, so nothing
+    else writes to stderr meanwhile."""
+    if logger.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class TFLiteModel:
     """A loaded `.tflite` model: feed float (normalised) or already-quantised input, get float outputs."""
 
@@ -90,8 +117,9 @@ class TFLiteModel:
             raise ModelError(f"model file {self.path} not found: reinstall edge-agent or fix the model path")
         interpreter_cls, self.backend = _import_interpreter(Backend(backend))
         try:
-            self._interp = interpreter_cls(model_path=str(self.path), num_threads=max(1, int(num_threads)))
-            self._interp.allocate_tensors()
+            with quiet_native_stderr():
+                self._interp = interpreter_cls(model_path=str(self.path), num_threads=max(1, int(num_threads)))
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{self.path} is not a usable TFLite model ({first}): replace the file") from exc
