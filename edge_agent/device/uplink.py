@@ -45,6 +45,8 @@ from edge_agent.protocol.crypto.envelope import (
 from edge_agent.protocol.mqtt import describe_connect_failure, new_client, reason_failed, tls_context
 
 logger = logging.getLogger(__name__)
+# While the broker cannot be reached, say so (with what is waiting) this often, not at every retry.
+OFFLINE_NOTE_INTERVAL = 60.0
 
 
 @dataclass(frozen=True)
@@ -156,16 +158,29 @@ class Uplink:
 
     def _run(self) -> None:
         attempt = 0
+        offline_since: float | None = None
+        noted = 0.0
         while not self._stop.is_set():
             self.alive_at = time.monotonic()
             self.state = "connecting"
             client = self._connect()
             if client is None:
+                now = time.monotonic()
+                offline_since = offline_since or now
+                if now - noted >= OFFLINE_NOTE_INTERVAL and now - offline_since >= OFFLINE_NOTE_INTERVAL:
+                    noted = now
+                    logger.warning(
+                        "uplink: offline for %.0f s, %d read(s) waiting in the spool (last error: %s)",
+                        now - offline_since,
+                        len(self.spool),
+                        self.last_error or "none",
+                    )
                 delay = backoff_delay(attempt, self.cfg.backoff.initial, self.cfg.backoff.max)
                 attempt += 1
                 self.state = "offline"
                 self._stop.wait(delay)
                 continue
+            offline_since = None
             started = time.monotonic()
             try:
                 self._session(client)

@@ -528,3 +528,23 @@ def test_ingest_counters_survive_a_restart(city: LocalCity, tmp_path: Path) -> N
     finally:
         raw.close()
         cam.close()
+
+
+def test_an_unreachable_broker_is_reported_with_what_waits(
+    city: LocalCity, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge_agent.device import uplink as uplink_module
+
+    monkeypatch.setattr(uplink_module, "OFFLINE_NOTE_INTERVAL", 0.3)
+    city.broker.stop()
+    device = Device(city, backoff={"initial": 0.05, "max": 0.1})
+    try:
+        device.add(3)
+        with caplog.at_level(logging.WARNING, logger="edge_agent.device.uplink"):
+            device.uplink.start()
+            assert wait_for(lambda: any("offline for" in r.getMessage() for r in caplog.records), 10)
+    finally:
+        device.close()
+    notes = [r.getMessage() for r in caplog.records if "offline for" in r.getMessage()]
+    assert "3 read(s) waiting in the spool" in notes[0]
+    assert len(notes) < 10  # now and then, not at every retry
