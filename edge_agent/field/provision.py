@@ -207,12 +207,16 @@ class Provisioner:
     def _bundle(self) -> Bundle | None:
         path = self.answers.bundle
         if path is None and self.interactive:
-            path = self.prompt.ask(
+            # A mistyped path is asked again (with why), not taken as "no bundle" or an exit.
+            answer: tuple[Path, Bundle] | None = self.prompt.ask(
                 "Enrolment bundle from the city (path, empty if you have none yet)",
-                lambda a: Path(a) if a else None,
+                lambda a: (Path(a), Bundle.load(Path(a))) if a else None,
                 default=None,
             )
-            self.answers.bundle = path
+            if answer is None:
+                return None
+            self.answers.bundle = answer[0]
+            return answer[1]
         return Bundle.load(path) if path is not None else None
 
     def _device_id(self, bundle: Bundle | None) -> str:

@@ -325,13 +325,15 @@ def test_wizard_reprompts_on_bad_answers(tmp_path: Path) -> None:
     bundle = city.enroll("cam-12", Request.load(outcome.request))
     bundle_path = tmp_path / "bundle.json"
     bundle_path.write_text(bundle.to_json())
-    answers = io.StringIO("\n".join([str(bundle_path), str(tmp_path / "nope.mp4"), str(camera)]) + "\n")
+    typo = str(tmp_path / "bundel.json")
+    answers = io.StringIO("\n".join([typo, str(bundle_path), str(tmp_path / "nope.mp4"), str(camera)]) + "\n")
     out = io.StringIO()
     outcome = Provisioner(
         tmp_path / "root", Answers(), interactive=True, prompter=Prompter(answers, out), boot_dir=tmp_path / "boot"
     ).run()
     assert outcome.enrolled
     assert "not accepted" in out.getvalue()
+    assert out.getvalue().count("Enrolment bundle from the city") == 2  # the mistyped path was asked again
     with pytest.raises(InvalidInputError, match="input ended"):
         Provisioner(
             tmp_path / "r2", Answers(), interactive=True, prompter=Prompter(io.StringIO(""), io.StringIO())
