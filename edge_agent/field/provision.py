@@ -14,6 +14,7 @@ tree that stands in for a device's root file system. Paths inside the written co
 from __future__ import annotations
 
 import grp
+import json
 import logging
 import os
 import pwd
@@ -347,6 +348,27 @@ class Provisioner:
         (self.boot_dir / f"edge-agent-request-{device_id}.json").unlink(missing_ok=True)
         return True
 
+    @property
+    def _kept_answers(self) -> Path:
+        return self.config_dir / "provision-answers.json"
+
+    def _keep_answers(self) -> None:
+        """Camera and location given at the request step, kept for the import (no secret in them)."""
+        kept = {k: v for k, v in (("camera", self.answers.camera), ("location", self.answers.location)) if v}
+        if kept:
+            self._kept_answers.write_text(json.dumps(kept) + "\n")
+            os.chmod(self._kept_answers, 0o640)
+
+    def _recall_answers(self) -> None:
+        """Fill camera and location the import was not given from what the request step kept."""
+        try:
+            kept = json.loads(self._kept_answers.read_text())
+        except (OSError, ValueError):
+            return
+        if isinstance(kept, dict):
+            self.answers.camera = self.answers.camera or kept.get("camera")
+            self.answers.location = self.answers.location or kept.get("location")
+
     def run(self) -> Outcome:
         """Provision; return what was done."""
         bundle = self._bundle()
@@ -354,6 +376,7 @@ class Provisioner:
         self._prepare_dirs()
         request = make_request(device_id, self.keys_dir)  # makes the keys once; reuses them afterwards
         if bundle is None or not bundle.has_certificate:
+            self._keep_answers()
             path = self._write_request(device_id, request)
             self.prompt.say(
                 f"Keys made for {device_id} (signing key id {key_id(request.signing_key).hex()}).\n"
@@ -362,9 +385,11 @@ class Provisioner:
                 "then run `edge-agent provision --bundle bundle.json` here."
             )
             return Outcome(self.config_dir / "edge-agent.yaml", enrolled=False, request=path)
+        self._recall_answers()
         camera, size = self._camera()
         receipt_files = self._import_bundle(bundle)
         config = self._write_config(device_config(device_id, camera, bundle, receipt_files, self.answers.location))
+        self._kept_answers.unlink(missing_ok=True)
         deleted = self._delete_bundle_from_boot(device_id)
         aim = self.root / AIM_FRAME if size else None
         if size:

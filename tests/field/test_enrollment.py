@@ -498,3 +498,22 @@ def test_doctor_names_a_plaintext_port(provisioned: Path, tmp_path: Path) -> Non
     assert rc == 1
     assert f"port {port} does not speak TLS" in checks["broker"]["detail"]
     assert "8883" in checks["broker"]["fix"]
+
+
+def test_camera_and_location_given_at_the_request_step_are_kept_for_the_import(city: City, tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    boot = root / "boot" / "firmware"
+    boot.mkdir(parents=True)
+    camera = make_video(tmp_path / "camera.avi")
+    first = cli("provision", "--root", str(root), "--non-interactive", "--device-id", "cam-8", "--camera", str(camera),
+                "--location", "Elm St northbound", "--no-enable")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    bundle = boot / "edge-agent-bundle.json"
+    assert city.enroll("cam-8", boot / "edge-agent-request-cam-8.json", bundle).returncode == 0
+    second = cli("provision", "--root", str(root), "--non-interactive", "--bundle", str(bundle), "--no-enable",
+                 "--no-doctor")  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    data = yaml.safe_load((root / "etc" / "edge-agent" / "edge-agent.yaml").read_text())
+    assert data["device"]["location"] == "Elm St northbound"
+    assert data["cameras"][0]["source"] == str(camera)
+    assert not (root / "etc" / "edge-agent" / "provision-answers.json").exists()
