@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("check-config", help="validate a config file")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="the YAML config to check")
     p.add_argument(
         "--role", choices=["any", "device", "ingest", "records"], default="any", help="what the file must configure"
     )
@@ -432,17 +432,17 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     keys_p = sub.add_parser("keys", help="generate and inspect key material")
     keys_sub = keys_p.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     p = keys_sub.add_parser("generate", help="generate a key pair (device, city or receipt)")
-    p.add_argument("kind", choices=["device", "city", "receipt"])
+    p.add_argument("kind", choices=["device", "city", "receipt"], help="which key pair")
     p.add_argument("--out", default=".", help="directory for the .key (0600) and .pub files")
     p.add_argument("--force", action="store_true", help="replace existing files (the old key is lost)")
     p.set_defaults(func=cmd_keys_generate)
     p = keys_sub.add_parser("show", help="print algorithm, key id and mode of key files")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("files", nargs="+", metavar="FILE", help="key, certificate or TLS key files")
+    p.add_argument("--json", action="store_true", help="one JSON array")
     p.set_defaults(func=cmd_keys_show)
 
     p = sub.add_parser("run", help="run the camera pipeline (capture, read, seal, spool, upload)")
-    p.add_argument("--config", required=True, metavar="FILE")
+    p.add_argument("--config", required=True, metavar="FILE", help="the device config (YAML)")
     p.add_argument("--fast", action="store_true", help="replay video files as fast as possible (CI)")
     p.add_argument(
         "--drain-timeout", type=float, default=30.0, help="when every replayed file ended: wait this long for uploads"
@@ -450,14 +450,14 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("read", help="read plates from images, plate crops (--crops) or videos")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="images, videos, plate crops (--crops) or folders of them")
     p.add_argument("--json", action="store_true", help="one JSON object per input")
     p.add_argument("--crops", action="store_true", help="inputs are plate crops: OCR only")
     p.add_argument("--threads", type=int, default=1, help="inference threads per model")
     p.set_defaults(func=cmd_read)
 
     p = sub.add_parser("ingest", help="run the city's reference ingest (verify, decrypt, store, receipt)")
-    p.add_argument("--config", required=True, metavar="FILE")
+    p.add_argument("--config", required=True, metavar="FILE", help="the ingest config (YAML)")
     p.add_argument("--client-id", help="MQTT client id of this worker (default: ingest.broker.client_id)")
     p.add_argument("--stats-file", help="write the final counters here as JSON on exit")
     p.add_argument(
@@ -470,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     bench = sub.add_parser("bench", help="benchmarks (figures, not tests)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
     p = bench_sub.add_parser("uplink", help="sealed, spooled, receipted delivery vs bare QoS 1 publishing")
-    p.add_argument("--reads", type=int, default=10000)
+    p.add_argument("--reads", type=int, default=10000, help="reads to deliver (default 10000)")
     p.add_argument("--latency-reads", type=int, default=200, help="reads sent at --rate for the latency figure")
     p.add_argument("--rate", type=float, default=20.0, help="reads per second for the latency figure")
     p.add_argument(
@@ -482,7 +482,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     city = sub.add_parser("city", help="the city's side of enrolment: CA, keys, device certificates")
     city_sub = city.add_subparsers(dest="city_command", required=True, metavar="ACTION")
     p = city_sub.add_parser("init", help="create a city: device CA, HPKE and receipt keys, broker certificate")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", help="where the city's CA, keys and broker config are written (new)")
     p.add_argument(
         "--broker-host",
         required=True,
@@ -509,7 +509,7 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.set_defaults(func=cmd_city_ha_discovery)
 
     p = city_sub.add_parser("enroll", help="sign a device's enrolment request and write its bundle")
-    p.add_argument("device_id", metavar="DEVICE_ID")
+    p.add_argument("device_id", metavar="DEVICE_ID", help="the device id in the request")
     p.add_argument("--city", required=True, metavar="DIR", help="the directory made by `city init`")
     p.add_argument("--request", metavar="FILE", help="the device's request (without: a site bundle)")
     p.add_argument("--out", metavar="FILE", help="bundle file (default: DEVICE_ID-bundle.json)")
@@ -537,7 +537,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.set_defaults(func=cmd_provision)
 
     p = sub.add_parser("doctor", help="self-test: camera, models, clock, keys, broker, disk, temperature")
-    p.add_argument("--config", default="/etc/edge-agent/edge-agent.yaml", metavar="FILE")
+    p.add_argument(
+        "--config",
+        default="/etc/edge-agent/edge-agent.yaml",
+        metavar="FILE",
+        help="the device config (default /etc/edge-agent/edge-agent.yaml)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object for fleet tooling")
     p.add_argument("--skip", help="comma-separated checks to skip (e.g. camera,models)")
     p.add_argument("--camera-seconds", type=float, default=3.0, help="how long to measure the camera's frame rate")
@@ -554,14 +559,14 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.set_defaults(func=cmd_demo)
 
     p = bench_sub.add_parser("vision", help="per-model latency, int8 and float, p50/p99")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=200)
+    p.add_argument("--threads", type=int, default=1, help="inference threads per model (default 1)")
+    p.add_argument("--repeats", type=int, default=200, help="timed runs per model (default 200)")
     p.add_argument("--video", metavar="FILE", help="frames to run on (default: the 1080p bench fixture)")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_bench_vision)
     p = bench_sub.add_parser("pipeline", help="frames/s through the whole vision path vs decode-only")
     p.add_argument("--video", metavar="FILE", help="default: the 1080p bench fixture")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="inference threads per model (default 1)")
     p.add_argument(
         "--settled-interval",
         type=float,
