@@ -79,7 +79,14 @@ class Agent:
         self.stop_requested = threading.Event()
         self._lock = hold_instance_lock(cfg.spool_path)
         self.spool = Spool(cfg.spool_path, cfg.spool.max_bytes, cfg.spool.when_full, cfg.spool.commit_interval)
-        self.uplink = Uplink(cfg.uplink, self.device_id, self.spool, verifier_for(cfg), self.status_payload)
+        self.uplink = Uplink(
+            cfg.uplink,
+            self.device_id,
+            self.spool,
+            verifier_for(cfg),
+            self.status_payload,
+            status_interval=cfg.health.heartbeat,
+        )
         # One interpreter pair per camera: a TFLite interpreter must not be shared between threads.
         models = [models_for(cfg) for _ in cfg.cameras]
         versions = {

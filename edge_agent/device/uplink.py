@@ -81,6 +81,7 @@ class Uplink:
         verifier: ReceiptVerifier | None,
         status_payload: Callable[[], dict[str, Any]] | None = None,
         on_deleted: Callable[[list[bytes]], None] | None = None,
+        status_interval: float = 60.0,
     ) -> None:
         if cfg.host is None or cfg.tls.ca is None or cfg.tls.cert is None or cfg.tls.key is None:
             raise EdgeAgentError("uplink needs host and tls.ca/cert/key: run `edge-agent check-config`")
@@ -88,6 +89,7 @@ class Uplink:
             raise EdgeAgentError("uplink.ack is receipt but no receipt key is configured (crypto.receipt_keys)")
         self.cfg = cfg
         self.device_id = device_id
+        self.status_interval = status_interval  # health.heartbeat: the retained status is refreshed this often
         self.spool = spool
         self.verifier = verifier
         self.topics = Topics.for_device(cfg.topic_prefix, device_id)
@@ -269,7 +271,8 @@ class Uplink:
     # --- the pump --------------------------------------------------------------------------------------------
 
     def _session(self, client: mqtt.Client) -> None:
-        next_status = time.monotonic()
+        # The status was published on connect (_on_connected): the next one is an interval away.
+        next_status = time.monotonic() + self.status_interval
         while not self._stop.is_set():
             self.alive_at = time.monotonic()
             if not self._drain_events(client):
@@ -280,9 +283,10 @@ class Uplink:
             if self.heartbeat_due.is_set() or now >= next_status:
                 self.heartbeat_due.clear()
                 self._publish_status(client, "online")
-                next_status = now + 60.0
+                next_status = now + self.status_interval
             self._wake.wait(0.5)
             self._wake.clear()
+        self.state = "stopped"  # what the last status says of the uplink
         self._publish_status(client, "offline", wait=1.0)
 
     def _drain_events(self, client: mqtt.Client) -> bool:
@@ -321,11 +325,25 @@ class Uplink:
                 self._hold_until[rid] = hold
             self._retry.extend(rids)
         elif self.cfg.ack == "puback":
+            if getattr(rc, "value", rc) != 0:
+                # 0x10 "no matching subscribers": the broker accepted the read but nobody will consume it (every
+                # ingest worker down, or its session expired). In puback mode that would be a silent loss.
+                self.counters["puback_failures"] += 1
+                logger.warning("broker has no consumer for %d read(s) (PUBACK %s): kept, retried later",
+                               len(rids), _rc_name(rc))  # fmt: skip
+                hold = time.monotonic() + self.cfg.resend_after
+                for rid in rids:
+                    self._hold_until[rid] = hold
+                self._retry.extend(rids)
+                return
             to_delete += rids
         else:
-            sent_ok += rids
+            # A resend whose first copy's receipt already deleted the read is acknowledged for nothing: tracking it
+            # again would count it in flight until resend_after and spend the receipt window.
+            live = [rid for rid in rids if rid in self._published]
+            sent_ok += live
             now = time.monotonic()
-            for rid in rids:
+            for rid in live:
                 # Re-inserted at the end, so `_awaiting` stays in order of time and expiry stops early.
                 self._awaiting.pop(rid, None)
                 self._awaiting[rid] = now

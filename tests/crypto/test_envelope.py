@@ -187,3 +187,54 @@ def test_receipt_round_trip_and_forgeries() -> None:
 def test_random_receipts_refused(data: bytes) -> None:
     with pytest.raises(CryptoError):
         ReceiptVerifier("cam-1", [RECEIPT_KEY.public_key()]).verify(data)
+
+
+def _plaintext(**changes: object) -> bytes:
+    import json
+
+    from edge_agent.protocol.reads import encode
+
+    obj = json.loads(encode(_read()))
+    obj.update(changes)
+    return json.dumps(obj).encode()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"clock_synced": "false"},  # a string is not a boolean (it was stored as synced)
+        {"frames": "7"},
+        {"first_seen_ms": 2**63},  # beyond what the city's databases hold: one such read wedged the store
+        {"last_seen_ms": -1},
+        {"v": True},
+        {"read_id": "AB" * 16},  # upper case
+        {"plate": "abc 123"},
+        {"direction": "sideways"},
+        {"box": [1, 2, 3]},
+        {"confidence": "0.9"},
+        {"camera": "north\u0000"},  # PostgreSQL refuses NUL in text: the batch would be retried for ever
+    ],
+)
+def test_plaintext_of_the_wrong_type_or_range_is_malformed(changes: dict[str, object]) -> None:
+    from edge_agent.protocol.reads import decode
+
+    assert decode(_plaintext()).text == "ABC123"
+    with pytest.raises(MalformedError):
+        decode(_plaintext(**changes))
+
+
+def test_a_sequence_number_above_what_stores_hold_is_malformed() -> None:
+    env = Sealer("cam-1", DEVICE_KEY, CITY_KEY.public_key()).seal(_read(), 2**63)
+    with pytest.raises(MalformedError, match="2\\^63"):
+        _opener().open(env, expected_device="cam-1")
+    assert _opener().open(Sealer("cam-1", DEVICE_KEY, CITY_KEY.public_key()).seal(_read(), 2**63 - 1))[0].seq
+
+
+def test_a_crop_too_large_to_publish_is_left_out_not_the_read() -> None:
+    from edge_agent.protocol.crypto.envelope import MAX_SEALED
+
+    read = _read(crop=b"\xff" * (MAX_SEALED + 1000))
+    env = Sealer("cam-1", DEVICE_KEY, CITY_KEY.public_key()).seal(read, 5)
+    assert len(env) <= MAX_SEALED
+    _, opened = _opener().open(env, expected_device="cam-1")
+    assert opened.text == "ABC123" and opened.crop_jpeg is None

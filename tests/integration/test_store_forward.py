@@ -321,6 +321,7 @@ def test_puback_failure_deletes_nothing_in_puback_mode(city: LocalCity, tmp_path
 
 
 def test_puback_mode_deletes_on_successful_puback(city: LocalCity, tmp_path: Path) -> None:
+    ingest = _ingest(city, tmp_path)  # a subscriber: the broker answers 0x00, not 0x10 "no matching subscribers"
     device = Device(city, ack="puback")
     try:
         device.add(50)
@@ -329,6 +330,7 @@ def test_puback_mode_deletes_on_successful_puback(city: LocalCity, tmp_path: Pat
         assert device.uplink.counters["puback_failures"] == 0
     finally:
         device.close()
+        ingest.stop()
 
 
 def test_ingest_refuses_what_does_not_verify(city: LocalCity, tmp_path: Path) -> None:
@@ -548,3 +550,39 @@ def test_an_unreachable_broker_is_reported_with_what_waits(
     notes = [r.getMessage() for r in caplog.records if "offline for" in r.getMessage()]
     assert "3 read(s) waiting in the spool" in notes[0]
     assert len(notes) < 10  # now and then, not at every retry
+
+
+def test_the_status_is_published_once_at_connect(city: LocalCity) -> None:
+    watcher = TestClient(city.broker, city.pki, city.pki.ingest, "status-watcher")
+    device = Device(city)
+    try:
+        watcher.subscribe_wait("alpr/v1/cam-1/status")
+        device.uplink.start()
+        assert wait_for(lambda: device.uplink.state == "online", 10)
+        time.sleep(1.5)
+        online = [m for m in watcher.messages if json.loads(m.payload).get("state") == "online"]
+        assert len(online) == 1
+    finally:
+        device.close()
+        watcher.close()
+    final = json.loads(watcher.wait_messages(2)[-1].payload)
+    assert final["state"] == "offline"
+
+
+def test_puback_mode_keeps_what_no_consumer_takes(city: LocalCity, tmp_path: Path) -> None:
+    """PUBACK 0x10 (no matching subscribers) is not a delivery: with no ingest subscribed nothing is deleted."""
+    device = Device(city, ack="puback", resend_after=1.0)
+    try:
+        device.add(5)
+        device.uplink.start()
+        assert wait_for(lambda: device.uplink.counters["puback_failures"] >= 1, 10)
+        assert len(device.spool) == 5
+        service = _ingest(city, tmp_path)
+        try:
+            assert wait_for(lambda: len(device.spool) == 0, 30)
+            # In puback mode the device deletes on the broker's word; the ingest stores a moment later.
+            assert wait_for(lambda: stored_ids(tmp_path / "reads.db")[1] == 5, 10)
+        finally:
+            service.stop()
+    finally:
+        device.close()

@@ -9,6 +9,8 @@ when a receipt that verifies against a trusted key names it.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import struct
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -39,6 +41,8 @@ from edge_agent.protocol.crypto.keys import (
 from edge_agent.protocol.crypto.verify import Backend, Ed25519Verifier, VerifierCache
 from edge_agent.protocol.reads import PlateRead, decode, encode
 
+logger = logging.getLogger(__name__)
+
 MAGIC = b"EA"
 TYPE_ENVELOPE = 0x01
 TYPE_RECEIPT = 0x02
@@ -50,7 +54,12 @@ READ_ID_LEN = 16
 SIGNATURE_LEN = 64
 MAX_DEVICE_ID = 63
 MAX_RECEIPT_IDS = 4096
+# The header field is u64, but the city's databases store signed 64-bit: a larger number is malformed.
+MAX_SEQ = 2**63 - 1
 MAX_ENVELOPE = 1 << 20
+# What a device seals at most: the largest envelope plus a PUBLISH's header and a 63-character device id's topic
+# stays inside the broker's max_packet_size of 1 MiB (docs/protocol.md section 3).
+MAX_SEALED = 1_000_000
 MAX_BUNDLE_READS = 256
 MAX_BUNDLE_BYTES = 256 << 10  # well under the broker's max_packet_size (docs/mosquitto/mosquitto.conf)
 
@@ -152,6 +161,8 @@ def parse_envelope(data: bytes) -> ParsedEnvelope:
     ct_start = head_end + 4
     if len(data) != ct_start + ct_len + SIGNATURE_LEN:
         raise MalformedError("envelope length does not match its ciphertext length field")
+    if seq > MAX_SEQ:
+        raise MalformedError(f"envelope: sequence number {seq} is above 2^63-1 (what the city's stores hold)")
     header = EnvelopeHeader(suite_id, rkid, skid, read_id, seq, device_id)
     return ParsedEnvelope(
         header=header,
@@ -181,9 +192,22 @@ class Sealer:
         self.signer_key_id = key_id(signing_key)
 
     def seal(self, read: PlateRead, seq: int) -> bytes:
-        """Encrypt, bind and sign one read; the result is safe to store and send."""
+        """Encrypt, bind and sign one read; the result is safe to store and send.
+
+        An envelope never exceeds MAX_SEALED: one that would (a huge crop) is sealed again without its crop, so
+        the read itself still reaches the city rather than being refused by the broker on every send.
+        """
         if read.device_id != self.device_id:
             raise CryptoError(f"read of device {read.device_id} cannot be sealed by {self.device_id}")
+        envelope = self._seal(read, seq)
+        if len(envelope) > MAX_SEALED and read.crop_jpeg is not None:
+            logger.warning("a read's crop made its envelope %d bytes: sent without the crop", len(envelope))
+            envelope = self._seal(dataclasses.replace(read, crop_jpeg=None), seq)
+        if len(envelope) > MAX_SEALED:
+            raise CryptoError(f"a read seals to {len(envelope)} bytes, above the {MAX_SEALED} an envelope may have")
+        return envelope
+
+    def _seal(self, read: PlateRead, seq: int) -> bytes:
         header = EnvelopeHeader(
             self._suite, self.recipient_key_id, self.signer_key_id, read.read_id, seq, self.device_id
         ).encode()
