@@ -393,8 +393,10 @@ def export(args: argparse.Namespace, model: Any, state: dict[str, Any], ar_count
                 *(
                     [
                         "real street plates, text by the PP-OCRv4 teacher (scripts/label_teacher.py, label_agree.py):"
-                        " plates-open-lpr (Apache-2.0, faisalthaheem/open-lpr-dataset-plate-detection 7251620) and"
-                        " plates-ro-dashcam (MIT, RobertLucian/license-plate-dataset f00f309):"
+                        " plates-open-lpr (Apache-2.0, faisalthaheem/open-lpr-dataset-plate-detection 7251620),"
+                        " plates-ro-dashcam (MIT, RobertLucian/license-plate-dataset f00f309) and, when labelled,"
+                        " plates-scenes-boxes (MIT as declared, Roboflow experiment-plates v1 via"
+                        " chirag-agrawal24/ANPR; held out as the detector holds its photos out):"
                         f" {state['teacher']['train']} train, {state['teacher']['held']} held out by source photo,"
                         f" {100 * args.real_fraction:.0f}% of the samples, cut like the pipeline's crops"
                     ]
