@@ -199,7 +199,11 @@ def cmd_bench_uplink(args: argparse.Namespace) -> int:
     from edge_agent.bench.uplink import run_uplink_bench
 
     result = run_uplink_bench(
-        args.reads, latency_reads=args.latency_reads, rate=args.rate, ingest_workers=args.ingest_workers
+        args.reads,
+        latency_reads=args.latency_reads,
+        rate=args.rate,
+        ingest_workers=args.ingest_workers,
+        store_dsn=args.store_dsn,
     )
     if args.json:
         print(json.dumps(result))
@@ -475,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.add_argument("--rate", type=float, default=20.0, help="reads per second for the latency figure")
     p.add_argument(
         "--ingest-workers", type=int, default=1, metavar="N", help="ingest processes on a shared subscription"
+    )
+    p.add_argument(
+        "--store-dsn", metavar="DSN", help="store into this PostgreSQL database (the records schema) instead of SQLite"
     )
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_bench_uplink)

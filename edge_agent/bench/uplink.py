@@ -126,6 +126,16 @@ def _stored(db_path: Path) -> tuple[int, int, set[bytes]]:
     return int(rows), int(unique), ids
 
 
+def _stored_pg(dsn: str) -> tuple[int, int, set[bytes]]:
+    import psycopg
+
+    with psycopg.connect(dsn) as db:
+        counts = db.execute("SELECT COUNT(*), COUNT(DISTINCT (device_id, read_id)) FROM reads").fetchone()
+        ids = {bytes(r[0]) for r in db.execute("SELECT read_id FROM reads WHERE device_id = %s", (DEVICE,))}
+    rows, unique = counts if counts is not None else (0, 0)
+    return int(rows), int(unique), ids
+
+
 def cpu_seconds(pid: int | None = None) -> float:
     """User + system CPU seconds of a process so far (this one by default), from /proc."""
     if pid is None:
@@ -161,8 +171,10 @@ def run_uplink_bench(
     workdir: Path | None = None,
     timeout: float = 1800,
     ingest_workers: int = 1,
+    store_dsn: str | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark and return its figures (see module doc)."""
+    """Run the benchmark and return its figures (see module doc); `store_dsn` stores into PostgreSQL (the
+    records database) instead of the workers' shared SQLite file."""
     with tempfile.TemporaryDirectory(prefix="edge-agent-bench-") as tmp:
         root = workdir or Path(tmp)
         city = LocalCity(root, [DEVICE, BASELINE_DEVICE])
@@ -170,7 +182,9 @@ def run_uplink_bench(
         try:
             device = city.device_config(DEVICE)
             # Several workers share one subscription group and one store, as a city scales its ingest.
-            group = {"shared_group": "bench"} if ingest_workers > 1 else {}
+            group: dict[str, Any] = {"shared_group": "bench"} if ingest_workers > 1 else {}
+            if store_dsn:
+                group["store"] = {"kind": "postgres", "dsn": store_dsn}
             workers = [
                 IngestProcess(city, root / f"ingest-{i}.yaml", client_id=f"ingest-{i}", **group)
                 for i in range(1, ingest_workers + 1)
@@ -206,7 +220,7 @@ def run_uplink_bench(
             baseline = _baseline(city, reads, envelope_size, device.uplink.window, timeout)
         finally:
             city.broker.stop()
-        rows, unique, stored_ids = _stored(root / "city" / "reads.db")
+        rows, unique, stored_ids = _stored_pg(store_dsn) if store_dsn else _stored(root / "city" / "reads.db")
         delivered = len(sealed_ids & stored_ids)
         reads_per_s = reads / drain_s if drained and drain_s > 0 else 0.0
         return {
@@ -227,6 +241,7 @@ def run_uplink_bench(
             "spool_put_per_s": round(reads / put_s, 1) if put_s else None,
             "cpu_ms_per_read": _cpu_per_read(cpu_before, cpu_after, reads),
             "ingest_workers": ingest_workers,
+            "store": "postgres" if store_dsn else "sqlite",
             "verify_backend": DEFAULT_BACKEND,
             "envelope_bytes": envelope_size,
             "window": device.uplink.window,
