@@ -1,8 +1,12 @@
 """Regenerate docs/protocol-vectors.json: fixed keys -> exact bytes for envelopes, bundles and receipts.
 
-Receipts and signatures are deterministic (Ed25519). HPKE sealing is not (a fresh ephemeral key per envelope),
-so the envelope vector is one recorded sealing: a consumer checks that it verifies and opens to exactly the
-given plaintext, and that its own header encoding and signature match byte for byte.
+Receipts and signatures are deterministic (Ed25519). HPKE sealing is not (a fresh ephemeral key per envelope,
+which the HPKE implementation does not let a caller choose), so each envelope vector is one recorded sealing: a
+consumer checks that it verifies and opens to exactly the given plaintext, and that its own header encoding and
+signature match byte for byte. The ephemeral public key is the first 32 bytes of `hpke_output` (HPKE's `enc`).
+Negative vectors are made from the recorded envelope by changing bytes (and signing again where the change must
+pass the signature), so they are deterministic too; each names the rejection reason of docs/protocol.md
+section 10. The status vector is a status message as a device publishes it (canonical JSON).
 
     .venv/bin/python scripts/make_test_vectors.py            # writes docs/protocol-vectors.json
     .venv/bin/python scripts/make_test_vectors.py --check    # exits 1 if the file's deterministic parts differ
@@ -40,7 +44,44 @@ def seed(label: str) -> bytes:
     return hashlib.sha256(b"edge-agent test vector " + label.encode()).digest()
 
 
-def build(existing_envelope: str | None) -> dict[str, object]:
+def _resign(device: Ed25519PrivateKey, header: bytes, ciphertext: bytes) -> bytes:
+    signed = header + struct.pack(">I", len(ciphertext)) + ciphertext
+    return signed + device.sign(ENVELOPE_CONTEXT + signed)
+
+
+def negatives(envelope: bytes, header: bytes, ciphertext: bytes, city: X25519PrivateKey) -> list[dict[str, str]]:
+    """Envelopes a consumer must reject, each with the topic it arrived on and the reason it is rejected for."""
+    device = Ed25519PrivateKey.from_private_bytes(seed("device"))
+    stranger = Ed25519PrivateKey.from_private_bytes(seed("a device the city never enrolled"))
+    topic = "alpr/v1/cam-0001/reads"
+    flipped = envelope[:-1] + bytes([envelope[-1] ^ 0x01])
+    longer = bytearray(envelope)
+    struct.pack_into(">I", longer, len(header), len(ciphertext) + 1)
+    unknown_signer = EnvelopeHeader(
+        Suite.X25519_SHA256_CHACHA20POLY1305, key_id(city), key_id(stranger), header[21:37], 42, "cam-0001"
+    ).encode()
+    huge_seq = EnvelopeHeader(
+        Suite.X25519_SHA256_CHACHA20POLY1305, key_id(city), key_id(device), header[21:37], 2**63, "cam-0001"
+    ).encode()
+    unknown_device = EnvelopeHeader(
+        Suite.X25519_SHA256_CHACHA20POLY1305, key_id(city), key_id(device), header[21:37], 42, "cam-9999"
+    ).encode()
+    cases = [
+        ("the signature's last byte flipped", topic, flipped, "signature"),
+        ("the ciphertext length one more than the bytes that follow", topic, bytes(longer), "malformed"),
+        ("one byte after the signature", topic, envelope + b"\x00", "malformed"),
+        ("signed by a key the city does not hold for this device", topic,
+         _resign(stranger, unknown_signer, ciphertext), "unknown_key"),
+        ("published on another device's topic", "alpr/v1/cam-0002/reads", envelope, "signature"),
+        ("a sequence number of 2^63", topic, _resign(device, huge_seq, ciphertext), "malformed"),
+        ("a device that is not enrolled", "alpr/v1/cam-9999/reads", _resign(device, unknown_device, ciphertext),
+         "unknown_device"),
+        ("empty", topic, b"", "malformed"),
+    ]  # fmt: skip
+    return [{"case": c, "topic": t, "payload": b.hex(), "reason": r} for c, t, b, r in cases]
+
+
+def build(existing_envelope: str | None, existing_aes: str | None = None) -> dict[str, object]:
     device = Ed25519PrivateKey.from_private_bytes(seed("device"))
     city = X25519PrivateKey.from_private_bytes(seed("city"))
     receipt = Ed25519PrivateKey.from_private_bytes(seed("receipt"))
@@ -66,6 +107,24 @@ def build(existing_envelope: str | None) -> dict[str, object]:
         envelope = bytes.fromhex(existing_envelope)
     ct_len = struct.unpack_from(">I", envelope, len(header))[0]
     signed = envelope[: len(header) + 4 + ct_len]
+    ciphertext = envelope[len(header) + 4 : len(header) + 4 + ct_len]
+    aes = Suite.X25519_SHA256_AES128GCM
+    aes_header = EnvelopeHeader(aes, key_id(city), key_id(device), read.read_id, 43, read.device_id).encode()
+    if existing_aes is None:
+        aes_envelope = Sealer(read.device_id, device, city.public_key(), aes).seal(read, 43)
+    else:
+        aes_envelope = bytes.fromhex(existing_aes)
+    status = {
+        "v": 1, "device_id": "cam-0001", "state": "online", "ts_ms": 1795000003000, "version": "0.1.0",
+        "location": "Elm St northbound", "models": {"detector": "1.2.0", "reader": "reader-20261206-293bb51f"},
+        "uptime_s": 3600, "clock_synced": True, "cpu_temp_c": 51.2,
+        "frames": {"in": 54000, "dropped": 12, "analysed": 9800, "strided": 40100},
+        "reads": {"made": 310, "sealed": 310, "rejected_full": 0, "unspooled": 0},
+        "spool": {"depth": 2, "bytes": 840, "oldest_age_s": 0.4, "purged": 0, "dropped_full": 0, "deleted": 308},
+        "tls": {"cert_days_left": 412},
+        "uplink": {"state": "online", "in_flight": 2, "last_receipt_ms": 1795000002500, "receipts_rejected": 0,
+                   "puback_failures": 0, "resent": 0},
+    }  # fmt: skip
     ids = [bytes.fromhex("00112233445566778899aabbccddeeff"), bytes.fromhex("ffeeddccbbaa99887766554433221100")]
     return {
         "note": "Test keys derived from public labels: never use them for anything real.",
@@ -94,6 +153,20 @@ def build(existing_envelope: str | None) -> dict[str, object]:
             "signature": device.sign(ENVELOPE_CONTEXT + signed).hex(),
             "envelope": envelope.hex(),
         },
+        "envelope_aes128gcm": {
+            "note": "The same read sealed with suite 0x02 (HPKE AEAD AES-128-GCM), sequence number 43.",
+            "suite": int(aes),
+            "seq": 43,
+            "header": aes_header.hex(),
+            "hpke_info": (ENVELOPE_CONTEXT + aes_header).hex(),
+            "envelope": aes_envelope.hex(),
+        },
+        "status": {
+            "topic": "alpr/v1/cam-0001/status",
+            "retained": True,
+            "payload": json.dumps(status, sort_keys=True, separators=(",", ":")),
+        },
+        "negative": negatives(envelope, header, ciphertext, city),
         "bundle": {
             "note": "The envelope above twice (a resend can meet its original in one bundle): stored once.",
             "members": 2,
@@ -115,7 +188,8 @@ def main() -> int:
     args = parser.parse_args()
     current = json.loads(OUT.read_text()) if OUT.exists() else None
     recorded = current["envelope"]["envelope"] if current else None
-    fresh = build(recorded)
+    recorded_aes = current.get("envelope_aes128gcm", {}).get("envelope") if current else None
+    fresh = build(recorded, recorded_aes)
     if args.check:
         if fresh != current:
             print(f"{OUT} is out of date: run scripts/make_test_vectors.py", file=sys.stderr)

@@ -111,3 +111,50 @@ def test_bundle_bytes_are_exact_and_split_into_the_envelope() -> None:
     assert bundle[6:10] == len(env).to_bytes(4, "big")
     assert split_payload(bundle) == [env, env]
     assert split_payload(env) == [env]  # a lone envelope is its own payload
+
+
+def _reason_of(payload: bytes, topic: str) -> str | None:
+    """What the reference ingest does with a payload on a topic: None when it opens, else the rejection reason."""
+    from edge_agent.city.ingest.service import _reason
+    from edge_agent.errors import CryptoError
+
+    device, city, _ = _keys()
+    enrolled = {"cam-0001": [device.public_key()]}
+    opener = Opener([city], lambda d: enrolled.get(d, []))  # type: ignore[arg-type, return-value]
+    try:
+        opener.open(payload, expected_device=topic.split("/")[2])
+    except CryptoError as exc:
+        return _reason(exc)
+    return None
+
+
+def test_every_negative_vector_is_rejected_for_its_reason() -> None:
+    assert _reason_of(bytes.fromhex(E["envelope"]), "alpr/v1/cam-0001/reads") is None
+    assert len(V["negative"]) >= 8
+    for case in V["negative"]:
+        assert _reason_of(bytes.fromhex(case["payload"]), case["topic"]) == case["reason"], case["case"]
+
+
+def test_the_aes128gcm_vector_opens_to_the_same_plaintext() -> None:
+    device, city, _ = _keys()
+    a = V["envelope_aes128gcm"]
+    env = bytes.fromhex(a["envelope"])
+    assert env.startswith(bytes.fromhex(a["header"])) and env[4] == 0x02
+    header, read = Opener([city], lambda d: [device.public_key()]).open(env, "cam-0001")
+    assert header.suite is Suite.X25519_SHA256_AES128GCM and header.seq == 43
+    assert encode(read).decode("ascii") == E["plaintext"]
+    suite = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+    ciphertext = parse_envelope(env).ciphertext
+    assert suite.decrypt(ciphertext, city, info=bytes.fromhex(a["hpke_info"])).decode("ascii") == E["plaintext"]
+
+
+def test_the_status_vector_is_what_a_consumer_reads() -> None:
+    from edge_agent.city.homeassistant import STATUS_FIELDS
+    from edge_agent.metrics import device_metrics, exposition
+
+    status = json.loads(V["status"]["payload"])
+    assert {"v", "device_id", "state", "ts_ms"} <= status.keys()
+    assert V["status"]["payload"] == json.dumps(status, sort_keys=True, separators=(",", ":"))
+    assert status.keys() >= STATUS_FIELDS
+    text = exposition(lambda: device_metrics(status)).decode()
+    assert "edge_agent_tls_certificate_days_left 412.0" in text
