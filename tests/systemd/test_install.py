@@ -107,7 +107,11 @@ def test_install_refuses_bad_options(tmp_path: Path) -> None:
     assert _run(INSTALL, "--prefix", tmp_path / "missing").returncode == 2
     assert _run(INSTALL, "--bogus").returncode == 2
     help_text = _run(INSTALL, "--help")
-    assert help_text.returncode == 0 and "--prefix DIR" in help_text.stdout
+    assert help_text.returncode == 0 and "--prefix DIR" in help_text.stdout and "--wheelhouse DIR" in help_text.stdout
+    empty = tmp_path / "wheels"
+    empty.mkdir()
+    no_wheel = _run(INSTALL, "--prefix", tmp_path, "--wheelhouse", empty)
+    assert no_wheel.returncode == 2 and "no edge_agent wheel" in no_wheel.stderr
 
 
 def _id(table: Path, name: str) -> int:
@@ -177,5 +181,29 @@ def test_build_image_refuses_what_is_not_an_image_or_a_bundle(tmp_path: Path) ->
 
 
 def test_scripts_parse() -> None:
-    for script in (INSTALL, BUILD):
+    for script in (INSTALL, BUILD, REPO / "scripts" / "build-wheelhouse"):
         assert _run("bash", "-n", script).returncode == 0, script
+
+
+def test_the_pin_set_follows_the_target() -> None:
+    select = REPO / "constraints" / "select"
+
+    def pick(arch: str, tag: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(select), arch, tag], capture_output=True, text=True, timeout=10, check=False)
+
+    x86 = pick("x86_64", "cp311")
+    arm = pick("aarch64", "cp311")
+    assert x86.returncode == 0 and x86.stdout.strip().endswith("constraints/device.txt")
+    assert arm.returncode == 0 and arm.stdout.strip().endswith("constraints/device-aarch64-cp311.txt")
+    missing = pick("aarch64", "cp310")
+    assert missing.returncode == 1 and "no tested pin set for aarch64 cp310" in missing.stderr
+    assert pick("armv7l", "cp311").returncode == 1
+
+    def pins(path: str) -> dict[str, str]:
+        rows = [line.split("==") for line in Path(path.strip()).read_text().splitlines() if "==" in line]
+        return {name.lower().replace("_", "-"): version for name, version in rows}
+
+    on_x86, on_arm = pins(x86.stdout), pins(arm.stdout)
+    assert on_arm["ai-edge-litert"] == "1.4.0"  # the newest release with Linux arm64 wheels
+    shared = (on_x86.keys() & on_arm.keys()) - {"ai-edge-litert"}
+    assert {name: on_arm[name] for name in shared} == {name: on_x86[name] for name in shared}
