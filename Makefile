@@ -1,5 +1,5 @@
 # Convenience targets; the scripts are the source of truth (README).
-.PHONY: setup test test-slow demo lint
+.PHONY: setup test test-slow demo lint check-arm64
 setup:
 	scripts/setup
 test:
@@ -10,3 +10,5 @@ demo:
 	scripts/demo
 lint:
 	.venv/bin/ruff format --check . && .venv/bin/ruff check . && .venv/bin/mypy edge_agent
+check-arm64:
+	scripts/check-arm64
