@@ -237,6 +237,17 @@ def cmd_city_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_city_revoke(args: argparse.Namespace) -> int:
+    """Revoke a device: its certificates into the CRL, its signing key out of the ingest's registry."""
+    from edge_agent.field.enroll import CityDir
+
+    city = CityDir(Path(args.city))
+    serials = city.revoke(args.device_id)
+    print(f"{args.device_id}: {len(serials)} certificate(s) revoked, signing key removed from {city.devices_dir}")
+    print(f"the broker applies {city.root / 'ca' / 'crl.pem'} when reloaded: systemctl reload mosquitto (or restart)")
+    return EXIT_OK
+
+
 def cmd_city_up(args: argparse.Namespace) -> int:
     """Run the city's broker and ingest in the foreground until Ctrl-C (a test city, or a first look)."""
     import signal
@@ -502,6 +513,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
         "--broker-user", default="mosquitto", help="the account mosquitto drops to when started as root (Debian's)"
     )
     p.set_defaults(func=cmd_city_init)
+    p = city_sub.add_parser("revoke", help="revoke a device's certificates (CRL) and remove its signing key")
+    p.add_argument("device_id", metavar="DEVICE_ID", help="the device to revoke")
+    p.add_argument("--city", required=True, metavar="DIR", help="the directory made by `city init`")
+    p.set_defaults(func=cmd_city_revoke)
+
     p = city_sub.add_parser("up", help="run the city's broker and ingest in the foreground (Ctrl-C stops both)")
     p.add_argument("dir", metavar="DIR", help="the directory made by `city init`")
     p.set_defaults(func=cmd_city_up)

@@ -337,7 +337,37 @@ class CityDir:
         issued = self.root / "issued"
         issued.mkdir(exist_ok=True)
         (issued / f"{device_id}-{cert.serial_number:x}.pem").write_bytes(cert_pem(cert))
+        # The new certificate supersedes every earlier one of this device: those stop connecting.
+        self.revoke(device_id, keep=cert.serial_number, unregister=False)
         return self.bundle(device_id, cert)
+
+    def revoke(self, device_id: str, keep: int | None = None, unregister: bool = True) -> list[int]:
+        """Revoke every certificate issued to `device_id` (but `keep`); returns the serials newly revoked.
+
+        The CA's CRL (`ca/crl.pem`, which the broker reads) is written again with every serial revoked so far
+        (`ca/revoked.json`). With `unregister` the device's signing key leaves the ingest's registry too, so reads
+        it still sends are refused. The broker applies a new CRL when it is reloaded or restarted.
+        """
+        from edge_agent.protocol.crypto.pki import make_crl, write_crl
+
+        check_device_id(device_id)
+        record = self.root / "ca" / "revoked.json"
+        revoked: dict[str, str] = json.loads(record.read_text()) if record.exists() else {}
+        fresh = []
+        for path in sorted((self.root / "issued").glob(f"{device_id}-*.pem")):
+            serial = int(path.stem.rsplit("-", 1)[1], 16)
+            if serial != keep and f"{serial:x}" not in revoked:
+                revoked[f"{serial:x}"] = device_id
+                fresh.append(serial)
+        if unregister:
+            for key in self.devices_dir.glob(f"{device_id}.*pub"):
+                key.unlink()
+        if fresh or not (self.root / "ca" / "crl.pem").exists():
+            ca_key = load_tls_key(self.root / "ca" / "ca.key")
+            ca_cert = load_cert(self.root / "ca" / "ca.pem")
+            write_crl(self.root / "ca" / "crl.pem", make_crl(ca_key, ca_cert, (int(s, 16) for s in revoked)))
+            record.write_text(json.dumps(revoked, indent=1, sort_keys=True) + "\n")
+        return fresh
 
 
 def city_init(
@@ -357,7 +387,7 @@ def city_init(
     user's group so mosquitto can read them after dropping its privileges.
     """
     from edge_agent.protocol.crypto.pki import issue as issue_cert
-    from edge_agent.protocol.crypto.pki import make_ca, write_cert, write_tls_key
+    from edge_agent.protocol.crypto.pki import make_ca, make_crl, write_cert, write_crl, write_tls_key
 
     if (root / "city.json").exists():
         raise KeyFileError(f"{root} already holds a city (city.json): refusing to overwrite its CA and keys")
@@ -365,6 +395,7 @@ def city_init(
     ca_key, ca_cert = make_ca("edge-agent city device CA")
     write_tls_key(root / "ca" / "ca.key", ca_key)
     write_cert(root / "ca" / "ca.pem", ca_cert)
+    write_crl(root / "ca" / "crl.pem", make_crl(ca_key, ca_cert, []))
     keys.generate(keys.KeyKind.CITY, root / "keys")
     keys.generate(keys.KeyKind.RECEIPT, root / "keys")
     names = list(dict.fromkeys([broker_host, *more_names]))
@@ -412,6 +443,7 @@ def _broker_config(root: Path, port: int, prefix: str, run_as: str) -> None:
         port=port,
         bind_address="",
         ca_file=(root / "ca" / "ca.pem").resolve(),
+        crl_file=(root / "ca" / "crl.pem").resolve(),
         cert_file=(broker / "broker.pem").resolve(),
         key_file=(broker / "broker.key").resolve(),
         tls_version="tlsv1.2",

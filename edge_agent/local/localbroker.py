@@ -46,13 +46,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def render_config(directory: Path, pki: LocalPKI, port: int, prefix: str = "alpr", autosave_interval: int = 1) -> Path:
-    """Write mosquitto.conf and acl from the templates into `directory`; returns the config path."""
+def render_config(
+    directory: Path,
+    pki: LocalPKI,
+    port: int,
+    prefix: str = "alpr",
+    autosave_interval: int = 1,
+    crl_file: Path | None = None,
+) -> Path:
+    """Write mosquitto.conf and acl from the templates into `directory`; returns the config path.
+
+    `crl_file` is the CA's revocation list; without one an empty list is made from the PKI's CA.
+    """
     templates = broker_template_dir()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
     acl = Template((templates / "acl").read_text()).substitute(prefix=prefix)
     (directory / "acl").write_text(acl)
+    if crl_file is None:
+        from edge_agent.protocol.crypto.pki import load_cert, load_tls_key, make_crl, write_crl
+
+        crl_file = directory / "crl.pem"
+        write_crl(crl_file, make_crl(load_tls_key(pki.ca_key), load_cert(pki.ca_cert), []))
     conf = Template((templates / "mosquitto.conf").read_text()).substitute(
         acl_file=directory / "acl",
         persistence_dir=directory / "data",
@@ -61,6 +76,7 @@ def render_config(directory: Path, pki: LocalPKI, port: int, prefix: str = "alpr
         port=port,
         bind_address="127.0.0.1",
         ca_file=pki.ca_cert,
+        crl_file=crl_file,
         cert_file=pki.broker.cert,
         key_file=pki.broker.key,
         tls_version="tlsv1.2",
@@ -75,12 +91,19 @@ def render_config(directory: Path, pki: LocalPKI, port: int, prefix: str = "alpr
 class LocalBroker:
     """One mosquitto process; can be killed (SIGKILL) and restarted on the same port and persistence."""
 
-    def __init__(self, directory: Path, pki: LocalPKI, port: int | None = None, prefix: str = "alpr") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        pki: LocalPKI,
+        port: int | None = None,
+        prefix: str = "alpr",
+        crl_file: Path | None = None,
+    ) -> None:
         self.directory = directory
         self.pki = pki
         self.port = port or free_port()
         self.prefix = prefix
-        self.config_path = render_config(directory, pki, self.port, prefix)
+        self.config_path = render_config(directory, pki, self.port, prefix, crl_file=crl_file)
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property

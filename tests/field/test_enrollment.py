@@ -78,7 +78,8 @@ class City:
         done = cli("city", "init", str(root / "city"), "--broker-host", "localhost", "--broker-port", str(self.port))
         assert done.returncode == 0, done.stderr
         self.dir = CityDir(root / "city")
-        self.broker = LocalBroker(root / "broker", self.dir.local_pki(), port=self.port)
+        crl = self.dir.root / "ca" / "crl.pem"
+        self.broker = LocalBroker(root / "broker", self.dir.local_pki(), port=self.port, crl_file=crl)
 
     def enroll(self, device_id: str, request: Path, out: Path) -> subprocess.CompletedProcess[str]:
         return cli(
@@ -517,3 +518,38 @@ def test_camera_and_location_given_at_the_request_step_are_kept_for_the_import(c
     assert data["device"]["location"] == "Elm St northbound"
     assert data["cameras"][0]["source"] == str(camera)
     assert not (root / "etc" / "edge-agent" / "provision-answers.json").exists()
+
+
+def _connects(city: City, device_id: str, cert: Path, key: Path) -> bool:
+    """Whether the broker lets this certificate in (a CONNACK within 5 s)."""
+    try:
+        client = TestClient(city.broker, city.dir.local_pki(), Identity(cert, key), f"{device_id}-probe")
+    except (OSError, TimeoutError):
+        return False
+    client.close()
+    return True
+
+
+def test_a_superseded_or_revoked_certificate_no_longer_connects(city: City, tmp_path: Path) -> None:
+    from edge_agent.field.enroll import make_request
+
+    old_keys, new_keys = tmp_path / "old", tmp_path / "new"
+    first = city.dir.enroll("cam-5", make_request("cam-5", old_keys))
+    (old_keys / "device.pem").write_text(str(first.device_cert_pem))
+    assert _connects(city, "cam-5", old_keys / "device.pem", old_keys / "device_tls.key")
+
+    # The camera was reset and enrolled again with new keys: the old certificate is superseded.
+    second = city.dir.enroll("cam-5", make_request("cam-5", new_keys), replace=True)
+    (new_keys / "device.pem").write_text(str(second.device_cert_pem))
+    city.broker.stop()
+    city.broker.start()  # the broker reads the CRL at start (or reload)
+    assert not _connects(city, "cam-5", old_keys / "device.pem", old_keys / "device_tls.key")
+    assert _connects(city, "cam-5", new_keys / "device.pem", new_keys / "device_tls.key")
+
+    done = cli("city", "revoke", "cam-5", "--city", str(city.dir.root))
+    assert done.returncode == 0, done.stderr
+    assert "1 certificate(s) revoked" in done.stdout
+    assert not (city.dir.devices_dir / "cam-5.pub").exists()
+    city.broker.stop()
+    city.broker.start()
+    assert not _connects(city, "cam-5", new_keys / "device.pem", new_keys / "device_tls.key")

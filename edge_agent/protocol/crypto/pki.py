@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -286,3 +286,31 @@ def key_matches_cert(key_path: Path, cert_path: Path) -> bool:
     cert = load_cert(cert_path)
     raw = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     return bool(key.public_key().public_bytes(*raw) == cert.public_key().public_bytes(*raw))
+
+
+def make_crl(
+    ca_key: TLSKey, ca_cert: x509.Certificate, serials: Iterable[int], now: dt.datetime | None = None
+) -> x509.CertificateRevocationList:
+    """A CRL of the CA naming `serials` as revoked.
+
+    It is valid until the CA itself expires: OpenSSL (and so the broker) refuses every client once a CRL's
+    next-update has passed, so a short-lived CRL that nobody renewed would lock out the whole fleet.
+    """
+    now = now or _now()
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(now)
+        .next_update(ca_cert.not_valid_after_utc)
+    )
+    for serial in sorted(set(serials)):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build()
+        )
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def write_crl(path: Path, crl: x509.CertificateRevocationList) -> None:
+    """Write a CRL as PEM (public: 0644)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_file_atomic(path, crl.public_bytes(serialization.Encoding.PEM), 0o644, force=True)
