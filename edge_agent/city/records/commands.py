@@ -9,12 +9,14 @@ The web stack is imported only by ``serve``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,72 +34,58 @@ class RecordsCommandError(EdgeAgentError):
     """A records command that could not be carried out (database unreachable, schema missing, ...)."""
 
 
-def add_commands(sub: Any) -> None:  # noqa: PLR0915 - one flat list of every action
+def add_commands(sub: Any) -> None:
     """Register `records` and its actions on the CLI's subparsers."""
     records = sub.add_parser("records", help="the city's records service: schema, web service, accounts, audit")
     rsub = records.add_subparsers(dest="records_command", required=True, metavar="ACTION")
 
-    def action(name: str, help_: str, func: Any) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = rsub.add_parser(name, help=help_)
+    def action(parent: Any, name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help_)
         p.add_argument("--config", required=True, metavar="FILE", help="city config with a records section")
         p.add_argument("--dsn", help="PostgreSQL DSN instead of records.dsn (e.g. an owner role for migrate)")
         p.set_defaults(func=func)
         return p
 
-    p = action("migrate", "create or update the records schema (one transaction)", cmd_migrate)
-    p.add_argument("--app-role", help="give this existing role the service's rights (audit: SELECT, INSERT only)")
-    action("serve", "run the web service (API and pages) and the scheduled purge", cmd_serve)
-    action("purge", "drop reads past retention now, keeping held ones (audited)", cmd_purge)
+    def group(name: str, help_: str) -> Any:
+        return rsub.add_parser(name, help=help_).add_subparsers(dest=f"{name}_command", required=True, metavar="ACTION")
 
-    user = rsub.add_parser("user", help="accounts: add, disable, enable, reset-mfa")
-    usub = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    p = action(rsub, "migrate", "create or update the records schema (one transaction)", cmd_migrate)
+    p.add_argument("--app-role", help="give this existing role the service's rights (audit: SELECT, INSERT only)")
+    action(rsub, "serve", "run the web service (API and pages) and the scheduled purge", cmd_serve)
+    action(rsub, "purge", "drop reads past retention now, keeping held ones (audited)", cmd_purge)
+
+    usub = group("user", "accounts: add, disable, enable, reset-mfa")
     for name, help_, func in (
         ("add", "create an account; prints its one-time password and TOTP secret URI", cmd_user_add),
         ("disable", "disable an account and end its sessions", cmd_user_disable),
         ("enable", "enable a disabled account", cmd_user_enable),
         ("reset-mfa", "issue a new TOTP secret (the old authenticator stops working)", cmd_user_reset_mfa),
     ):
-        p = usub.add_parser(name, help=help_)
-        p.add_argument("--config", required=True, metavar="FILE", help="city config with a records section")
-        p.add_argument("--dsn", help="PostgreSQL DSN instead of records.dsn")
+        p = action(usub, name, help_, func)
         p.add_argument("username", help="the account's user name")
         if name == "add":
             p.add_argument("--role", required=True, choices=ROLES, help="what the person may do (docs/records.md)")
             p.add_argument("--agency", help="a registered agency, for people of another agency (not the city's)")
-        p.set_defaults(func=func)
 
-    agency = rsub.add_parser("agency", help="agencies whose people may have accounts")
-    agsub = agency.add_subparsers(dest="agency_command", required=True, metavar="ACTION")
-    p = agsub.add_parser("add", help="register an agency with its state (and whether it is federal)")
-    p.add_argument("--config", required=True, metavar="FILE", help="city config with a records section")
-    p.add_argument("--dsn", help="PostgreSQL DSN instead of records.dsn")
+    agencies = group("agency", "agencies whose people may have accounts")
+    p = action(agencies, "add", "register an agency with its state (and whether it is federal)", cmd_agency_add)
     p.add_argument("name", help="the agency's name, as accounts will name it with --agency")
     p.add_argument("--state", required=True, help="two-letter state code, e.g. WA")
     p.add_argument("--federal", action="store_true", help="a federal agency (searches only with a warrant)")
-    p.set_defaults(func=cmd_agency_add)
 
-    hot = rsub.add_parser("hotlist", help="hotlist entries")
-    hsub = hot.add_subparsers(dest="hotlist_command", required=True, metavar="ACTION")
-    p = hsub.add_parser("import", help="import a CSV (plate,reason,source_agency,entered_by,expires[,tolerance])")
-    p.add_argument("--config", required=True, metavar="FILE", help="city config with a records section")
-    p.add_argument("--dsn", help="PostgreSQL DSN instead of records.dsn")
+    hot = group("hotlist", "hotlist entries")
+    p = action(
+        hot, "import", "import a CSV (plate,reason,source_agency,entered_by,expires[,tolerance])", cmd_hotlist_import
+    )
     p.add_argument("file", help="CSV: plate, reason, source_agency, entered_by, expires[, tolerance 0 or 1]")
-    p.set_defaults(func=cmd_hotlist_import)
 
-    aud = rsub.add_parser("audit", help="check or export the audit trail")
-    asub = aud.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    p = asub.add_parser("verify", help="recompute the hash chain; name the first broken entry")
-    p.add_argument("--config", required=True, metavar="FILE", help="city config with a records section")
-    p.add_argument("--dsn", help="PostgreSQL DSN instead of records.dsn")
-    p.set_defaults(func=cmd_audit_verify)
-    p = asub.add_parser("export", help="write the entries of a date range as CSV or JSON")
-    p.add_argument("--config", required=True, metavar="FILE", help="city config with a records section")
-    p.add_argument("--dsn", help="PostgreSQL DSN instead of records.dsn")
+    asub = group("audit", "check or export the audit trail")
+    action(asub, "verify", "recompute the hash chain; name the first broken entry", cmd_audit_verify)
+    p = action(asub, "export", "write the entries of a date range as CSV or JSON", cmd_audit_export)
     p.add_argument("--from", dest="start", required=True, help="first day (YYYY-MM-DD, UTC)")
     p.add_argument("--to", dest="end", required=True, help="last day, included (YYYY-MM-DD, UTC)")
     p.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default csv)")
     p.add_argument("--out", help="file to write (default: standard output)")
-    p.set_defaults(func=cmd_audit_export)
 
 
 def load_records_config(path: str) -> RecordsConfig:
@@ -132,6 +120,37 @@ def connect(dsn: str) -> Any:
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RecordsCommandError(f"cannot reach the records database ({first})") from None
+
+
+@contextlib.contextmanager
+def records_db(cfg: RecordsConfig, override: str | None) -> Iterator[Any]:
+    """A connection to a records database whose schema this release can use; closed afterwards."""
+    with _checked(dsn_of(cfg, override)) as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def _checked(dsn: str) -> Iterator[Any]:
+    conn = connect(dsn)
+    try:
+        require_schema(conn)
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextlib.contextmanager
+def records_pool(cfg: RecordsConfig, override: str | None, min_size: int = 1, max_size: int = 1) -> Iterator[Any]:
+    """A psycopg pool on a records database whose schema was checked first."""
+    try:
+        from psycopg_pool import ConnectionPool
+    except ImportError:
+        raise RuntimeMissingError("the records service needs its extra: pip install 'edge-agent[records]'") from None
+    dsn = dsn_of(cfg, override)
+    with _checked(dsn):
+        pass
+    with ConnectionPool(dsn, min_size=min_size, max_size=max_size, open=True) as pool:
+        yield pool
 
 
 def require_schema(conn: Any) -> None:
@@ -184,16 +203,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_purge(args: argparse.Namespace) -> int:
     """One purge now."""
-    from psycopg_pool import ConnectionPool
-
     from edge_agent.city.records.service import RecordsService
 
     cfg = load_records_config(args.config)
-    dsn = dsn_of(cfg, args.dsn)
-    conn = connect(dsn)
-    require_schema(conn)
-    conn.close()
-    with ConnectionPool(dsn, min_size=1, max_size=1, open=True) as pool:
+    with records_pool(cfg, args.dsn) as pool:
         report = RecordsService(pool, cfg).purge(actor=_os_user())
     print(json.dumps(report.as_dict()))
     return 0
@@ -203,18 +216,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """The web service and its purge schedule, until SIGTERM or SIGINT."""
     try:
         import uvicorn
-        from psycopg_pool import ConnectionPool
     except ImportError:
         raise RuntimeMissingError("the records service needs its extra: pip install 'edge-agent[records]'") from None
     from edge_agent.city.records.app import create_app
     from edge_agent.city.records.service import RecordsService
 
     cfg = load_records_config(args.config)
-    dsn = dsn_of(cfg, args.dsn)
-    conn = connect(dsn)
-    require_schema(conn)
-    conn.close()
-    with ConnectionPool(dsn, min_size=2, max_size=8, open=True) as pool:
+    with records_pool(cfg, args.dsn, min_size=2, max_size=8) as pool:
         service = RecordsService(pool, cfg)
         if service.note_config():
             logger.info("records policy changed since it was last audited; the new one is in the audit log")
@@ -257,9 +265,7 @@ def _user_command(args: argparse.Namespace, what: str) -> int:
     from edge_agent.city.records import accounts
 
     cfg = load_records_config(args.config)
-    conn = connect(dsn_of(cfg, args.dsn))
-    try:
-        require_schema(conn)
+    with records_db(cfg, args.dsn) as conn:
         now = datetime.now(UTC)
         try:
             with conn.transaction(), conn.cursor() as cur:
@@ -276,8 +282,6 @@ def _user_command(args: argparse.Namespace, what: str) -> int:
                 audit.append(cur, now, _os_user(), CLI_ROLE, f"user_{what.replace('-', '_')}", detail)
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
-    finally:
-        conn.close()
     if issued is not None:
         # Shown once, to the administrator's terminal only; the database keeps a hash and the TOTP secret.
         if issued.password:
@@ -311,14 +315,10 @@ def cmd_user_reset_mfa(args: argparse.Namespace) -> int:
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     """Check the chain and record the check; exit 1 naming the first broken entry."""
     cfg = load_records_config(args.config)
-    conn = connect(dsn_of(cfg, args.dsn))
-    try:
-        require_schema(conn)
+    with records_db(cfg, args.dsn) as conn:
         verdict = audit.verify(conn)
         result = "intact" if verdict.ok else f"broken at entry {verdict.broken_id}"
         _cli_audit(conn, "audit_verify", {"result": result, "checked": verdict.checked})
-    finally:
-        conn.close()
     if verdict.ok:
         print(f"audit log: {verdict.checked} entries, chain intact")
         return 0
@@ -334,9 +334,7 @@ def cmd_agency_add(args: argparse.Namespace) -> int:
     from edge_agent.city.records import accounts
 
     cfg = load_records_config(args.config)
-    conn = connect(dsn_of(cfg, args.dsn))
-    try:
-        require_schema(conn)
+    with records_db(cfg, args.dsn) as conn:
         now = datetime.now(UTC)
         try:
             with conn.transaction(), conn.cursor() as cur:
@@ -345,16 +343,12 @@ def cmd_agency_add(args: argparse.Namespace) -> int:
                 audit.append(cur, now, _os_user(), CLI_ROLE, "agency_add", detail)
         except ValueError as exc:
             raise InvalidInputError(str(exc)) from None
-    finally:
-        conn.close()
     print(f"agency {args.name} ({args.state}{', federal' if args.federal else ''}) added")
     return 0
 
 
 def cmd_hotlist_import(args: argparse.Namespace) -> int:
     """Import a hotlist file (all rows or none)."""
-    from psycopg_pool import ConnectionPool
-
     from edge_agent.city.records.alerts import import_hotlist
     from edge_agent.city.records.service import RecordsError, RecordsService
 
@@ -363,11 +357,7 @@ def cmd_hotlist_import(args: argparse.Namespace) -> int:
         text = Path(args.file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"cannot read {args.file}: {exc}") from None
-    dsn = dsn_of(cfg, args.dsn)
-    conn = connect(dsn)
-    require_schema(conn)
-    conn.close()
-    with ConnectionPool(dsn, min_size=1, max_size=1, open=True) as pool:
+    with records_pool(cfg, args.dsn) as pool:
         try:
             result = import_hotlist(RecordsService(pool, cfg), _os_user(), CLI_ROLE, text)
         except RecordsError as exc:
@@ -386,17 +376,13 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
         raise InvalidInputError("--from and --to are days: YYYY-MM-DD") from None
     if end <= start:
         raise InvalidInputError("--to is before --from")
-    conn = connect(dsn_of(cfg, args.dsn))
-    try:
-        require_schema(conn)
+    with records_db(cfg, args.dsn) as conn:
         rows = audit.entries(conn, start, end, limit=10_000_000)
         _cli_audit(
             conn,
             "audit_export",
             {"start": start.isoformat(), "end": end.isoformat(), "format": args.format, "entries": len(rows)},
         )
-    finally:
-        conn.close()
     text = audit.export(rows, args.format)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
