@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
@@ -30,10 +29,10 @@ import psycopg  # noqa: E402
 from edge_agent.city.ingest.postgres import PostgresStore  # noqa: E402
 from edge_agent.city.ingest.rows import StoredRead  # noqa: E402
 from edge_agent.city.records.hotlist import Active, Matcher  # noqa: E402
+from edge_agent.local.scratchdb import scratch_database  # noqa: E402
 from edge_agent.protocol.crypto.envelope import EnvelopeHeader, Suite  # noqa: E402
 from edge_agent.protocol.reads import PlateRead, new_read_id  # noqa: E402
 
-ADMIN = os.environ.get("EDGE_AGENT_TEST_PG", "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3")
 CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 
 
@@ -119,11 +118,7 @@ def main() -> int:
     result: dict[str, object] = {"entries": args.entries, "tolerant_share": args.tolerant}
     result["matcher"] = matcher_only(entries, texts, args.tolerant)
 
-    name = f"edge_agent_bench_hotlist_{int(time.time())}"
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = ADMIN.replace("dbname=postgres", f"dbname={name}")
-    try:
+    with scratch_database("edge_agent_bench_hotlist") as (_, dsn):
         result["store_without_list"] = store_rate(dsn, texts)
         with psycopg.connect(dsn) as conn, conn.cursor() as cur:
             expires = datetime.now(UTC) + timedelta(days=30)
@@ -136,9 +131,6 @@ def main() -> int:
         result["store_with_list"] = store_rate(dsn, texts)
         with psycopg.connect(dsn) as conn:
             result["alerts_made"] = conn.execute("SELECT count(*) FROM alerts").fetchone()[0]
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import random
 import statistics
 import sys
@@ -38,10 +37,10 @@ from edge_agent.city.records import schema  # noqa: E402
 from edge_agent.city.records.accounts import Principal  # noqa: E402
 from edge_agent.city.records.service import RecordsService, SearchRequest  # noqa: E402
 from edge_agent.config import RecordsConfig  # noqa: E402
+from edge_agent.local.scratchdb import scratch_database  # noqa: E402
 from edge_agent.protocol.crypto.envelope import EnvelopeHeader, Suite  # noqa: E402
 from edge_agent.protocol.reads import PlateRead, new_read_id  # noqa: E402
 
-ADMIN = os.environ.get("EDGE_AGENT_TEST_PG", "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3")
 DAYS = 30
 CAMERAS = 60
 PLATES = 2_000_000  # distinct plates in the window: most are seen a handful of times
@@ -183,14 +182,11 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     args = ap.parse_args()
 
-    name = f"edge_agent_bench_{int(time.time())}"
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    dsn = ADMIN.replace("dbname=postgres", f"dbname={name}")
     now = datetime(2026, 12, 1, tzinfo=UTC)
     start_ms = schema.day_start(round((now - timedelta(days=DAYS)).timestamp() * 1000))
-    result: dict[str, object] = {"reads": args.reads, "database": name}
-    try:
+    result: dict[str, object] = {"reads": args.reads}
+    with scratch_database("edge_agent_bench", keep=args.keep) as (name, dsn):
+        result["database"] = name
         with psycopg.connect(dsn) as conn:
             schema.migrate(conn)
         print(f"filling {args.reads:,} reads over {DAYS} days ({CAMERAS} cameras) into {name}", flush=True)
@@ -214,10 +210,6 @@ def main() -> int:
                 "reads_dropped": report.reads_dropped,
                 "partitions": report.partitions,
             }
-    finally:
-        if not args.keep:
-            with psycopg.connect(ADMIN, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     text = json.dumps(result, indent=1)
     print(text)
     if args.json:

@@ -25,8 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from edge_agent.errors import EdgeAgentError, RuntimeMissingError
+from edge_agent.local import scratchdb
 
-ADMIN_DSN = os.environ.get("EDGE_AGENT_DEMO_PG", "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3")
+ADMIN_DSN = os.environ.get("EDGE_AGENT_DEMO_PG", scratchdb.ADMIN_DSN)
 CASE = "2026-000001"
 USER = "demo-investigator"
 
@@ -74,16 +75,14 @@ class RecordsDemo:
         from edge_agent.city.records.service import RecordsService
         from edge_agent.config import RecordsConfig
 
-        database = f"edge_agent_demo_{int(time.time())}_{secrets.token_hex(3)}"
         try:
-            with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{database}"')
+            database = scratchdb.create("edge_agent_demo", ADMIN_DSN)
         except psycopg.Error as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise EdgeAgentError(
                 f"demo --records needs a PostgreSQL server ({first}): run scripts/setup or set EDGE_AGENT_DEMO_PG"
             ) from None
-        dsn = ADMIN_DSN.replace("dbname=postgres", f"dbname={database}")
+        dsn = scratchdb.dsn_for(database, ADMIN_DSN)
         password = secrets.token_urlsafe(12)
         with psycopg.connect(dsn) as conn:
             schema.migrate(conn)
@@ -164,10 +163,7 @@ class RecordsDemo:
 
     def drop(self) -> None:
         """Drop the demo's database."""
-        import psycopg
-
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        scratchdb.drop(self.database, ADMIN_DSN)
 
 
 class _Client:

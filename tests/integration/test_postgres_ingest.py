@@ -6,35 +6,30 @@ EDGE_AGENT_TEST_PG to a libpq DSN of a role that may create databases (default: 
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from edge_agent.local import scratchdb
 from edge_agent.local.localcity import IngestProcess, LocalCity
 from tests.integration.conftest import wait_for
 from tests.integration.test_store_forward import Device
 
 psycopg = pytest.importorskip("psycopg")
-ADMIN_DSN = os.environ.get("EDGE_AGENT_TEST_PG", "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3")
 
 
 @pytest.fixture
 def pg_dsn() -> Iterator[str]:
     """A fresh database of this test's own, dropped afterwards."""
     try:
-        admin = psycopg.connect(ADMIN_DSN, autocommit=True)
+        name = scratchdb.create("edge_agent_test")
     except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at {ADMIN_DSN!r} ({str(exc).strip()}): run scripts/setup")
-    name = f"edge_agent_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
+        pytest.skip(f"no PostgreSQL server at {scratchdb.ADMIN_DSN!r} ({str(exc).strip()}): run scripts/setup")
     try:
-        yield ADMIN_DSN.replace("dbname=postgres", f"dbname={name}")
+        yield scratchdb.dsn_for(name)
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+        scratchdb.drop(name)
 
 
 def stored(dsn: str) -> tuple[int, int]:

@@ -2,14 +2,12 @@
 rights only, a records service on a clock the test moves, and people in each role who sign in with TOTP.
 
 Set EDGE_AGENT_TEST_PG to a libpq DSN of a role that may create databases and roles (default: postgres on
-127.0.0.1, as scripts/setup leaves it).
+127.0.0.1, as scripts/setup leaves it; edge_agent.local.scratchdb).
 """
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,10 +29,10 @@ from edge_agent.city.records import accounts, schema  # noqa: E402
 from edge_agent.city.records.app import create_app  # noqa: E402
 from edge_agent.city.records.service import RecordsService  # noqa: E402
 from edge_agent.config import RecordsConfig  # noqa: E402
+from edge_agent.local import scratchdb  # noqa: E402
 from edge_agent.protocol.crypto.envelope import EnvelopeHeader, Suite  # noqa: E402
 from edge_agent.protocol.reads import PlateRead, new_read_id  # noqa: E402
 
-ADMIN_DSN = os.environ.get("EDGE_AGENT_TEST_PG", "host=127.0.0.1 user=postgres dbname=postgres connect_timeout=3")
 PASSWORD = "correct horse battery"
 START = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 
@@ -91,23 +89,21 @@ class City:
 def records_db() -> Iterator[RecordsDB]:
     """A fresh database and a service role of this test's own, dropped afterwards."""
     try:
-        admin = psycopg.connect(ADMIN_DSN, autocommit=True)
+        name = scratchdb.create("edge_records_test")
     except psycopg.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server at {ADMIN_DSN!r} ({str(exc).strip()}): run scripts/setup")
-    tag = uuid.uuid4().hex[:10]
-    name, role = f"edge_records_test_{tag}", f"edge_records_app_{tag}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    admin.execute(f"CREATE ROLE {role} LOGIN")
-    db_dsn = ADMIN_DSN.replace("dbname=postgres", f"dbname={name}")
+        pytest.skip(f"no PostgreSQL server at {scratchdb.ADMIN_DSN!r} ({str(exc).strip()}): run scripts/setup")
+    role = f"edge_records_app_{name.rsplit('_', 1)[1]}"
+    db_dsn = scratchdb.dsn_for(name)
     try:
+        with psycopg.connect(scratchdb.ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f"CREATE ROLE {role} LOGIN")
         with psycopg.connect(db_dsn) as conn:
             schema.migrate(conn, app_role=role)
-        app_dsn = db_dsn.replace("user=postgres", f"user={role}")
-        yield RecordsDB(db_dsn, app_dsn, role, name)
+        yield RecordsDB(db_dsn, db_dsn.replace("user=postgres", f"user={role}"), role, name)
     finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f"DROP ROLE IF EXISTS {role}")
-        admin.close()
+        scratchdb.drop(name)  # before the role: the role owns the day partitions
+        with psycopg.connect(scratchdb.ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
 
 
 @pytest.fixture
