@@ -21,6 +21,10 @@ from edge_agent.city.records.schema import captured_ms, day_start, ensure_partit
 from edge_agent.errors import IngestError
 
 logger = logging.getLogger(__name__)
+# Where a stored row (COLUMNS, then captured_ms) holds what the camera table and the hotlist need.
+_DEVICE, _CAMERA, _RECEIVED, _PLATE, _READ_ID = (
+    COLUMNS.index(c) for c in ("device_id", "camera", "received_at", "plate", "read_id")
+)
 
 
 class PostgresStore:
@@ -72,11 +76,9 @@ class PostgresStore:
 
     def _add(self, rows: list[tuple[Any, ...]], days: set[int]) -> int:
         ensure_partitions(self._conn, days, self._days)
-        device, camera, received = COLUMNS.index("device_id"), COLUMNS.index("camera"), COLUMNS.index("received_at")
-        new_cameras = {(row[device], row[camera]): row[received] for row in rows}
+        new_cameras = {(row[_DEVICE], row[_CAMERA]): row[_RECEIVED] for row in rows}
         for known in self._cameras & new_cameras.keys():
             del new_cameras[known]
-        plate, read_id = COLUMNS.index("plate"), COLUMNS.index("read_id")
         with self._conn.transaction(), self._conn.cursor() as cur:
             inserted = 0
             fresh = []
@@ -84,7 +86,7 @@ class PostgresStore:
                 cur.execute(self._insert, row)
                 if cur.rowcount:
                     inserted += 1
-                    fresh.append((row[device], row[read_id], row[-1], row[plate]))
+                    fresh.append((row[_DEVICE], row[_READ_ID], row[-1], row[_PLATE]))
             # Hotlist hits become pending alerts in the same transaction as their reads: none is lost, none doubled.
             matcher = self._hotlist.current(cur)
             if matcher.size and fresh:

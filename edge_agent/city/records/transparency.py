@@ -19,10 +19,9 @@ def report(svc: RecordsService) -> dict[str, Any]:
     since = now - timedelta(days=30)
     cfg = svc.cfg
     with svc.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        cur.execute("SELECT (SELECT count(*) FROM reads) + (SELECT count(*) FROM held_reads)")
-        held_now = int(cur.fetchone()[0])
-        cur.execute("SELECT count(*) FROM held_reads")
-        on_hold_past_retention = int(cur.fetchone()[0])
+        cur.execute("SELECT (SELECT count(*) FROM reads), (SELECT count(*) FROM held_reads)")
+        live, on_hold_past_retention = (int(n) for n in cur.fetchone())
+        held_now = live + on_hold_past_retention
         cur.execute(
             "SELECT coalesce(sum((detail->>'reads_dropped')::bigint + (detail->>'released_deleted')::bigint), 0) "
             "FROM audit_log WHERE action = 'purge' AND at >= %s",
