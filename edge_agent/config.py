@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from edge_agent.compat import StrEnum
 from edge_agent.protocol.formats import parse_formats
 from edge_agent.units import parse_duration, parse_size
 

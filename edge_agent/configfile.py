@@ -89,8 +89,9 @@ def _line_map(root: yaml.Node) -> tuple[dict[KeyPath, int], list[tuple[KeyPath, 
                 walk(value_node, child)
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
-                lines[(*path, i)] = item.start_mark.line + 1
-                walk(item, (*path, i))
+                child = (*path, i)
+                lines[child] = item.start_mark.line + 1
+                walk(item, child)
 
     walk(root, ())
     return lines, dupes

@@ -18,7 +18,7 @@ import random
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,6 +29,7 @@ import psycopg  # noqa: E402
 from edge_agent.city.ingest.postgres import PostgresStore  # noqa: E402
 from edge_agent.city.ingest.rows import StoredRead  # noqa: E402
 from edge_agent.city.records.hotlist import Active, Matcher  # noqa: E402
+from edge_agent.compat import UTC  # noqa: E402
 from edge_agent.local.scratchdb import scratch_database  # noqa: E402
 from edge_agent.protocol.crypto.envelope import EnvelopeHeader, Suite  # noqa: E402
 from edge_agent.protocol.reads import PlateRead, new_read_id  # noqa: E402

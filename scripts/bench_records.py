@@ -22,7 +22,7 @@ import random
 import statistics
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +36,7 @@ from edge_agent.city.ingest.rows import StoredRead  # noqa: E402
 from edge_agent.city.records import schema  # noqa: E402
 from edge_agent.city.records.accounts import Principal  # noqa: E402
 from edge_agent.city.records.service import RecordsService, SearchRequest  # noqa: E402
+from edge_agent.compat import UTC  # noqa: E402
 from edge_agent.config import RecordsConfig  # noqa: E402
 from edge_agent.local.scratchdb import scratch_database  # noqa: E402
 from edge_agent.protocol.crypto.envelope import EnvelopeHeader, Suite  # noqa: E402

@@ -19,10 +19,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from edge_agent.compat import StrEnum
 from edge_agent.config import Config
 from edge_agent.errors import EdgeAgentError
 

@@ -55,7 +55,7 @@ def _reads(db: Path) -> list[dict[str, Any]]:
 
 
 def _when(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
 
 
 def _run_device(device_yaml: Path, log: Path, fast: bool) -> float:

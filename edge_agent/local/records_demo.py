@@ -21,9 +21,10 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from edge_agent.compat import UTC
 from edge_agent.errors import EdgeAgentError, RuntimeMissingError
 from edge_agent.local import scratchdb
 

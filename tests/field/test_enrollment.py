@@ -439,7 +439,7 @@ def reissue(city: City, provisioned: Path, start: dt.datetime, end: dt.datetime)
 
 
 def test_doctor_names_an_expired_certificate(city: City, provisioned: Path) -> None:
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     reissue(city, provisioned, now - dt.timedelta(days=400), now - dt.timedelta(days=3))
     rc, checks, table = doctor(provisioned)
     print(table)
@@ -452,7 +452,7 @@ def test_doctor_names_an_expired_certificate(city: City, provisioned: Path) -> N
 def test_doctor_names_a_clock_two_days_behind(city: City, provisioned: Path) -> None:
     # A certificate issued two days after what this clock reads: exactly what a device sees whose clock is two
     # days behind the city's.
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     reissue(city, provisioned, now + dt.timedelta(days=2), now + dt.timedelta(days=800))
     rc, checks, table = doctor(provisioned)
     print(table)
@@ -462,7 +462,7 @@ def test_doctor_names_a_clock_two_days_behind(city: City, provisioned: Path) -> 
 
 
 def test_doctor_warns_before_a_certificate_expires(city: City, provisioned: Path) -> None:
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.timezone.utc)
     reissue(city, provisioned, now - dt.timedelta(days=300), now + dt.timedelta(days=12, hours=1))
     _, checks, table = doctor(provisioned)
     assert checks["certificates"]["status"] == "warn"

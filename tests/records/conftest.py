@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ from edge_agent.city.ingest.rows import StoredRead  # noqa: E402
 from edge_agent.city.records import accounts, schema  # noqa: E402
 from edge_agent.city.records.app import create_app  # noqa: E402
 from edge_agent.city.records.service import RecordsService  # noqa: E402
+from edge_agent.compat import UTC  # noqa: E402
 from edge_agent.config import RecordsConfig  # noqa: E402
 from edge_agent.local import scratchdb  # noqa: E402
 from edge_agent.protocol.crypto.envelope import EnvelopeHeader, Suite  # noqa: E402

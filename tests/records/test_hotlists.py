@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
@@ -17,6 +17,7 @@ import pytest
 from edge_agent.city.records import accounts, alerts
 from edge_agent.city.records.accounts import Principal
 from edge_agent.city.records.service import RecordsError, RecordsService
+from edge_agent.compat import UTC
 from edge_agent.config import BrokerConfig, TLSConfig
 from edge_agent.local.localbroker import LocalBroker
 from edge_agent.protocol.crypto.pki import LocalPKI

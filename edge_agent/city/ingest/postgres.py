@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from edge_agent.city.ingest.rows import COLUMNS, StoredRead, counter_rows, require_psycopg
 from edge_agent.city.records import hotlist
 from edge_agent.city.records.schema import captured_ms, day_start, ensure_partitions, migrate
+from edge_agent.compat import UTC
 from edge_agent.errors import IngestError
 
 logger = logging.getLogger(__name__)

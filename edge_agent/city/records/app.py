@@ -9,7 +9,7 @@ field (pages). Refusals are one clear line: ``{"error": "..."}`` with a 4xx stat
 # No `from __future__ import annotations` here: FastAPI reads the route annotations at definition time, and the
 # Who/PageWho aliases are local to create_app.
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +25,7 @@ from edge_agent.city.records import alerts as hot
 from edge_agent.city.records import transparency
 from edge_agent.city.records.accounts import Principal
 from edge_agent.city.records.service import RecordsError, RecordsService, SearchRequest, Warrant
+from edge_agent.compat import UTC
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,10 @@ import hashlib
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from edge_agent.compat import UTC
 
 AUDIT_LOCK = 4547
 GENESIS = b"\x00" * 32

@@ -17,12 +17,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from edge_agent.city.records import audit, schema
 from edge_agent.city.records.roles import ROLES
+from edge_agent.compat import UTC
 from edge_agent.config import RecordsConfig
 from edge_agent.errors import ConfigError, EdgeAgentError, InvalidInputError, RuntimeMissingError
 

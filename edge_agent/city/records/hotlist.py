@@ -18,8 +18,10 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+
+from edge_agent.compat import UTC
 
 _FOLD = str.maketrans({"O": "0", "I": "1"})
 _NOT_ALNUM = re.compile(r"[^A-Z0-9]")

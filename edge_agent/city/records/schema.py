@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib import resources
 from typing import Any
+
+from edge_agent.compat import UTC
 
 logger = logging.getLogger(__name__)
 

@@ -13,12 +13,13 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from edge_agent.city.records import accounts, audit, schema
 from edge_agent.city.records.accounts import LoginRefusedError, Principal
 from edge_agent.city.records.roles import AUDIT_READERS, DEVICE_VIEWERS, HOLD_READERS, HOLDERS, SEARCHERS
+from edge_agent.compat import UTC
 from edge_agent.config import RecordsConfig
 
 logger = logging.getLogger(__name__)

@@ -181,7 +181,7 @@ def shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def unletterbox_boxes(boxes: np.ndarray, scale: float, pad: tuple[int, int]) -> np.ndarray:
     """Map N x 4 boxes (x, y, w, h) from canvas pixels back to image pixels: the inverse of `letterbox`."""
-    out = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
+    out: np.ndarray = np.asarray(boxes, dtype=np.float32).reshape(-1, 4).copy()
     out[:, 0] -= pad[0]
     out[:, 1] -= pad[1]
     out /= scale

@@ -13,12 +13,12 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edge_agent.compat import StrEnum
 from edge_agent.errors import ModelError, RuntimeMissingError
 
 logger = logging.getLogger(__name__)
@@ -191,4 +191,5 @@ def uint8_to_input(image: np.ndarray, info: TensorInfo) -> np.ndarray:
         limits = np.iinfo(info.dtype)
         clipped: np.ndarray = np.clip(q, limits.min, limits.max).astype(info.dtype)
         return clipped
-    return image.astype(np.float32) * np.float32(1.0 / 255.0)
+    scaled: np.ndarray = image.astype(np.float32) * np.float32(1.0 / 255.0)
+    return scaled

@@ -19,13 +19,13 @@ import os
 import stat
 import tempfile
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from edge_agent.compat import StrEnum
 from edge_agent.errors import KeyFileError
 
 KEY_ID_LEN = 8

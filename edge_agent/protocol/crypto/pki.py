@@ -40,7 +40,7 @@ def _name(common_name: str, org: str = "edge-agent") -> x509.Name:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def make_ca(common_name: str = "edge-agent city device CA", days: int = 3650) -> tuple[TLSKey, x509.Certificate]:
