@@ -450,6 +450,11 @@ class IngestConfig(Section):
     receipt_batch: int = Field(256, ge=1, le=4096, description="Read ids per receipt at most.")
     receipt_delay: Duration = Field(0.02, ge=0, le=5, description="Wait this long to fill a receipt batch.")
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="Prometheus endpoint of this worker.")
+    homeassistant: bool = Field(
+        False,
+        description="Announce each camera's status sensors to Home Assistant (MQTT discovery under homeassistant/,"
+        " retained) when its first status reaches this worker: a camera enrolled later appears by itself.",
+    )
 
 
 # --- records (the city side) ----------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 """Home Assistant MQTT discovery for the cameras' status, on the city's monitoring side.
 
 Each enrolled camera appears in Home Assistant as a device with a connectivity sensor and sensors for its spool,
-reads sealed, CPU temperature, certificate days left and clock, all read from the retained status message the
-camera already publishes (docs/protocol.md section 6). Nothing new is published by the cameras; the discovery
-configs are retained messages under ``homeassistant/`` that `edge-agent city ha-discovery` publishes once with the
-city's identity. Home Assistant connects with the read-only ``monitor`` identity (`city init` issues it; the ACL
-lets it read status topics and discovery configs and nothing else). A status message never carries a plate, and
-every template here reads a named status field, so no plate can reach Home Assistant.
+reads sealed, CPU temperature, certificate days left and clock, all read from the retained status message the camera
+already publishes (docs/protocol.md section 6). Nothing new is published by the cameras; the discovery configs are
+retained messages under ``homeassistant/``, published by the ingest when a camera's first status reaches it
+(``ingest.homeassistant``, on in the config `city init` writes), so a camera enrolled later appears by itself;
+`edge-agent city ha-discovery` publishes them for every enrolled camera at once. Home Assistant connects with the
+read-only ``monitor`` identity (`city init` issues it; the ACL lets it read status topics and discovery configs and
+nothing else). A status message never carries a plate, and every template here reads a named status field, so no
+plate can reach Home Assistant.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def check_device_id(device_id: str) -> str:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _load_json(path: Path, kind: str) -> dict[str, Any]:
@@ -483,4 +483,7 @@ ingest:
   receipt_key: keys/receipt_ed25519.key
   devices_dir: devices
   store: {{kind: sqlite, path: reads.db}}
+  # Home Assistant discovery for each camera's status, announced when its first status arrives (retained; the
+  # monitor identity reads it). Set to false where no Home Assistant watches this broker.
+  homeassistant: true
 """

@@ -55,3 +55,28 @@ def test_the_monitor_sees_status_and_discovery_but_no_read(city: LocalCity, tmp_
         monitor.close()
         publisher.close()
         ingest.stop()
+
+
+def test_the_ingest_announces_a_camera_when_its_first_status_arrives(city: LocalCity, tmp_path: Path) -> None:
+    """With `ingest.homeassistant`, a newly enrolled camera appears in Home Assistant by itself: no one has to run
+    `city ha-discovery` after each enrolment."""
+    ingest = IngestProcess(city, tmp_path / "ingest.yaml", homeassistant=True)
+    assert city.pki.monitor is not None
+    monitor = TestClient(city.broker, city.pki, city.pki.monitor, "ha-monitor")
+    device = Device(city)
+    try:
+        monitor.subscribe_wait("homeassistant/#")
+        assert not monitor.messages  # nothing announced before the camera speaks
+        device.add(1, text="KLM4821")
+        device.uplink.start()
+        assert wait_for(lambda: len(device.spool) == 0, 30)
+        assert wait_for(lambda: len(monitor.messages) >= 8, 10), [m.topic for m in monitor.messages]
+        configs = {m.topic: json.loads(m.payload) for m in monitor.messages}
+        assert set(configs) == set(discovery("cam-1", "alpr"))
+        assert all(c["state_topic"] == "alpr/v1/cam-1/status" for c in configs.values())
+        assert all(m.retain or m.topic in configs for m in monitor.messages)
+        assert b"KLM4821" not in b"".join(m.payload for m in monitor.messages)
+    finally:
+        device.close()
+        monitor.close()
+        ingest.stop()

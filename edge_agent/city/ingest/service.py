@@ -96,6 +96,7 @@ class IngestService:
         self._persisted: collections.Counter[str] = collections.Counter()
         self._persisted_at = 0.0
         self._client: mqtt.Client | None = None
+        self._announced: set[str] = set()
         # At most two opened batches wait for the committer: enough to overlap, little to redo after a crash.
         self._opened: queue.Queue[_Opened | None] = queue.Queue(maxsize=2)
         self._opener = threading.Thread(target=self._open_loop, name="ingest-open", daemon=True)
@@ -322,7 +323,7 @@ class IngestService:
         """Store durably, then receipt, then acknowledge to the broker; a store error raises before any of it."""
         while opened.statuses:  # each one recorded once, even when a later step fails and the batch is retried
             self.store.record_status(*opened.statuses[0])
-            opened.statuses.pop(0)
+            self._announce(opened.statuses.pop(0))
             self.counters["status"] += 1
         good = opened.good
         for device_id, seq in self.store.reused_seqs(good):
@@ -337,6 +338,22 @@ class IngestService:
         if self._client is not None:
             for item in opened.batch:
                 self._client.ack(item.mid, item.qos)
+
+    def _announce(self, status: tuple[str, str, str, float]) -> None:
+        """Home Assistant discovery for a camera, the first time this worker stores one of its statuses (retained
+        on the broker, so announcing again after a restart changes nothing). Status topics are the devices' own
+        (the broker's ACL), so only enrolled cameras are announced; the configs read named status fields only."""
+        device_id, _, payload, _ = status
+        if not self.cfg.homeassistant or device_id in self._announced or self._client is None:
+            return
+        from edge_agent.city.homeassistant import discovery
+
+        location = json.loads(payload).get("location")
+        messages = discovery(device_id, self.cfg.topic_prefix, location if isinstance(location, str) else None)
+        for topic, message in messages.items():
+            self._client.publish(topic, message, qos=1, retain=True)
+        self._announced.add(device_id)
+        logger.info("announced camera %s to Home Assistant (%d entities)", device_id, len(messages))
 
     def _persist_counters(self, force: bool = False) -> None:
         """Add what was counted since the last time to the store's totals, at most every COUNTERS_INTERVAL (each
