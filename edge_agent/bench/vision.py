@@ -7,10 +7,16 @@ frame too (as `edge-agent read` does on still images), also its single pass (as 
 bench pipeline: frames per second through the whole vision path (capture thread -> bounded queue -> mask ->
 motion -> detector -> reader -> tracker), as fast as the file decodes, and in the same run the decode-only rate of
 the same file through the same capture source: the floor no pipeline can beat. `ratio` = fps / decode_fps.
+Its `board` section says what ran it (CPU, cores, inference runtime) and the two models' own times at 1 thread
+(detector per frame as cameras run it, reader per view): the figures to set beside the model card's Pi 4 / Pi 5
+estimate when the bench runs on a board.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import platform
 import resource
 import statistics
 import time
@@ -139,6 +145,48 @@ def decode_only(video: Path, limit: int | None = None) -> tuple[int, float]:
     return frames, time.perf_counter() - t0
 
 
+def _cpu_name() -> str:
+    """The CPU as /proc/cpuinfo names it (x86: model name; Raspberry Pi: the board's Model line)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return platform.processor() or "unknown"
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    return fields.get("model name") or fields.get("Model") or fields.get("Hardware") or "unknown"
+
+
+def _loaded_ms(model: TFLiteModel, runs: int = 200, warmup: int = 20) -> float:
+    """p50 ms of one call of a loaded model on zeros of its input, after `warmup` calls."""
+    x = np.zeros(model.input.shape, dtype=model.input.dtype)
+    for _ in range(warmup):
+        model.run(x)
+    return float(np.percentile(_timed(model.run, [x], runs), 50))
+
+
+def board_facts(detector: PlateDetector, reader: PlateReader) -> dict[str, Any]:
+    """What ran the bench, and each model's time per call as the bench loaded it (p50 ms of 200 calls): the
+    detector at the daemon's input size and the reader per view (the pipeline reads five views a plate)."""
+    runtime = "unknown"
+    for package in ("ai-edge-litert", "tflite-runtime", "tensorflow-cpu", "tensorflow"):
+        try:
+            runtime = f"{package} {importlib.metadata.version(package)}"
+            break
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    detect_ms, read_ms = _loaded_ms(detector.model), _loaded_ms(reader.model)
+    return {
+        "machine": platform.machine(),
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "runtime": runtime,
+        "detector_ms_per_inference": round(detect_ms, 2),
+        "detector_passes_per_frame": 2 if detector.flip else 1,
+        "reader_ms_per_view": round(read_ms, 3),
+    }
+
+
 def run_pipeline_bench(
     video: Path = BENCH_VIDEO, threads: int = 1, repeat_decode: int = 2, settled_interval: float | None = None
 ) -> dict[str, Any]:
@@ -193,4 +241,5 @@ def run_pipeline_bench(
         "dropped_frames": queue.dropped,
         "reads": reads,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "board": board_facts(detector, reader),
     }
