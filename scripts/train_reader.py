@@ -63,7 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--teacher-labels",
         type=Path,
         default=None,
-        help="folder of label_teacher.py CSVs (open-lpr.csv, ro-dashcam.csv): real street plates to train on",
+        help="real street plates to train on: a folder of label_teacher.py CSVs (open-lpr.csv, ro-dashcam.csv,"
+        " scenes-boxes.csv) or one checked-labels CSV (label_review.py apply)",
     )
     ap.add_argument(
         "--real-fraction", type=float, default=0.3, help="share of each batch drawn from teacher-labelled plates"

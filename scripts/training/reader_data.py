@@ -73,25 +73,42 @@ def _held_out(key: str, share: float) -> bool:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
+def _label_texts(labels: Path) -> dict[str, dict[tuple[str, int], str]]:
+    """set -> {(image, plate index): text}, from a folder of per-set CSVs or one checked-labels CSV with a `set`
+    column (label_review.py's ``checked.csv``)."""
+    out: dict[str, dict[tuple[str, int], str]] = {}
+    if labels.is_file():
+        with labels.open(newline="", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                out.setdefault(r["set"], {})[(r["image"], int(r.get("plate") or 0))] = r["plate_text"].strip().upper()
+        return out
+    for name in TEACHER_SETS:
+        csv_path = labels / f"{name.removeprefix('plates-')}.csv"
+        if csv_path.is_file():
+            with csv_path.open(newline="", encoding="utf-8") as fh:
+                out[name] = {
+                    (r["image"], int(r.get("plate") or 0)): r["plate_text"].strip().upper() for r in csv.DictReader(fh)
+                }
+    return out
+
+
 def teacher_split(root: Path, labels: Path) -> tuple[list[RealPlate], list[RealPlate]]:
     """(train, held-out) real plates of the teacher-labelled sets; split by source photo, never by file.
 
     `labels` holds one ``<set>.csv`` (image, plate, plate_text) per set in ``TEACHER_SETS`` minus its ``plates-``
-    prefix, as ``label_teacher.py --out`` writes it; a set without its file is skipped. ``plate`` is the plate's
+    prefix, as ``label_teacher.py --out`` writes it (a set without its file is skipped), or is one CSV with a
+    ``set`` column (``label_review.py apply``: text checked by a person). ``plate`` is the plate's
     place among its photo's rows (0 when the column is absent). ``plates-scenes-boxes`` has no ``source`` column:
     its photos are grouped and held out as the detector's training holds them out, so that no reader ever trains
     on a photo the detector is validated on.
     """
     train: list[RealPlate] = []
     held: list[RealPlate] = []
+    by_set = _label_texts(labels)
     for name in TEACHER_SETS:
-        csv_path = labels / f"{name.removeprefix('plates-')}.csv"
-        if not csv_path.is_file():
+        texts = by_set.get(name)
+        if texts is None:
             continue
-        with csv_path.open(newline="", encoding="utf-8") as fh:
-            texts = {
-                (r["image"], int(r.get("plate") or 0)): r["plate_text"].strip().upper() for r in csv.DictReader(fh)
-            }
         folder = root / name
         with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
