@@ -228,6 +228,7 @@ def cmd_city_init(args: argparse.Namespace) -> int:
         args.topic_prefix,
         more_names=hosts[1:],
         broker_user=args.broker_user,
+        ingest_workers=args.ingest_workers,
     )
     print(f"city created in {city.root}: device CA ca/ca.pem, broker certificate for {', '.join(hosts)}")
     print(f"broker: mosquitto -c {city.root / 'broker' / 'mosquitto.conf'} (runs as {args.broker_user} when root)")
@@ -309,7 +310,8 @@ def cmd_city_ha_discovery(args: argparse.Namespace) -> int:
     pki = city.local_pki()
     host = args.broker_host or str(settings["broker"]["host"])
     port = args.broker_port or int(settings["broker"]["port"])
-    client, props = new_client("ha-discovery", tls_context(pki.ca_cert, pki.ingest.cert, pki.ingest.key))
+    tools = city.service_identity("city", "city")
+    client, props = new_client("ha-discovery", tls_context(pki.ca_cert, tools.cert, tools.key))
     try:
         client.connect(host, port, keepalive=30, properties=props)
     except OSError as exc:
@@ -511,6 +513,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.add_argument("--topic-prefix", default="alpr", help="first level of every topic (default alpr)")
     p.add_argument(
         "--broker-user", default="mosquitto", help="the account mosquitto drops to when started as root (Debian's)"
+    )
+    p.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=4,
+        help="ingest worker identities to issue, ingest-1 ... ingest-N (default 4; one per core of the ingest host)",
     )
     p.set_defaults(func=cmd_city_init)
     p = city_sub.add_parser("revoke", help="revoke a device's certificates (CRL) and remove its signing key")

@@ -51,7 +51,10 @@ from edge_agent.protocol.crypto.pki import (
 REQUEST_TYPE = "edge-agent-enrolment-request"
 BUNDLE_TYPE = "edge-agent-enrolment-bundle"
 # MQTT identities that are not devices (see the ACL), and the first level of the discovery topics.
-RESERVED_IDS = {"ingest", "admin", "city", "broker", "monitor", "homeassistant"}
+RESERVED_IDS = {"ingest", "admin", "city", "broker", "monitor", "dispatch", "homeassistant"}
+# Ingest workers are ingest-1, ingest-2, ... (one identity each: the broker makes the CN the client id).
+RESERVED_ID_RE = re.compile(r"^ingest-\d+$")
+DEFAULT_INGEST_WORKERS = 4
 
 
 def check_device_id(device_id: str) -> str:
@@ -61,7 +64,7 @@ def check_device_id(device_id: str) -> str:
             f"device id {device_id!r} is not valid: use up to 63 lower-case letters, digits and '-', "
             "starting with a letter or digit"
         )
-    if device_id in RESERVED_IDS:
+    if device_id in RESERVED_IDS or RESERVED_ID_RE.match(device_id):
         raise InvalidInputError(f"device id {device_id!r} is reserved for the city's own services: choose another")
     return device_id
 
@@ -291,10 +294,18 @@ class CityDir:
             self.root / "ca" / "ca.pem",
             self.root / "ca" / "ca.key",
             Identity(self.root / "broker" / "broker.pem", self.root / "broker" / "broker.key"),
-            Identity(self.root / "ingest" / "ingest.pem", self.root / "ingest" / "ingest.key"),
+            self.service_identity("ingest", "ingest-1"),
             {},
             Identity(self.root / "monitor" / "monitor.pem", self.root / "monitor" / "monitor.key"),
         )
+
+    def service_identity(self, folder: str, name: str) -> Identity:
+        """A city service's certificate and key (``folder/name.pem``); cities made before every connection had an
+        identity of its own have one ``ingest/ingest.pem`` for all of them."""
+        identity = Identity(self.root / folder / f"{name}.pem", self.root / folder / f"{name}.key")
+        if identity.cert.is_file():
+            return identity
+        return Identity(self.root / "ingest" / "ingest.pem", self.root / "ingest" / "ingest.key")
 
     def bundle(self, device_id: str, cert: x509.Certificate | None = None) -> Bundle:
         """A bundle for `device_id`, with its certificate when given."""
@@ -377,6 +388,7 @@ def city_init(
     topic_prefix: str = "alpr",
     more_names: Sequence[str] = (),
     broker_user: str = "mosquitto",
+    ingest_workers: int = DEFAULT_INGEST_WORKERS,
 ) -> CityDir:
     """Create a city: device CA, HPKE and receipt keys, broker, ingest and monitor certificates, and a broker
     configuration ready to start (``broker/mosquitto.conf`` and ``broker/acl``, nothing left to fill in).
@@ -385,7 +397,13 @@ def city_init(
     broker's certificate also carries (a LAN address, an internal name). When run as root and ``broker_user``
     exists (Debian's package runs mosquitto as ``mosquitto``), the broker's key and directory are given to that
     user's group so mosquitto can read them after dropping its privileges.
+
+    Every connection has an identity of its own, because the broker makes the certificate's CN the client id:
+    ``ingest_workers`` ingest identities (ingest-1 ... ingest-N), ``city`` (the records service's alerts and
+    `city ha-discovery`), ``dispatch`` (reads the confirmed alerts) and ``monitor`` (reads status).
     """
+    if ingest_workers < 1:
+        raise InvalidInputError("a city needs at least one ingest worker (--ingest-workers)")
     from edge_agent.protocol.crypto.pki import issue as issue_cert
     from edge_agent.protocol.crypto.pki import make_ca, make_crl, write_cert, write_crl, write_tls_key
 
@@ -405,15 +423,21 @@ def city_init(
     )
     write_tls_key(root / "broker" / "broker.key", broker_key)
     write_cert(root / "broker" / "broker.pem", broker_cert)
-    for service in ("ingest", "monitor"):
+    services = [("ingest", f"ingest-{n}") for n in range(1, ingest_workers + 1)]
+    services += [(name, name) for name in ("city", "dispatch", "monitor")]
+    for folder, service in services:
         key, cert = issue_cert(ca_key, ca_cert, service)
-        write_tls_key(root / service / f"{service}.key", key)
-        write_cert(root / service / f"{service}.pem", cert)
+        write_tls_key(root / folder / f"{service}.key", key)
+        write_cert(root / folder / f"{service}.pem", cert)
     (root / "devices").mkdir(exist_ok=True)
-    settings = {"broker": {"host": broker_host, "port": broker_port}, "topic_prefix": topic_prefix}
+    settings = {
+        "broker": {"host": broker_host, "port": broker_port},
+        "topic_prefix": topic_prefix,
+        "ingest_workers": ingest_workers,
+    }
     (root / "city.json").write_text(json.dumps(settings, indent=2) + "\n")
     (root / "ingest.yaml").write_text(ingest_yaml(broker_host, broker_port, topic_prefix))
-    _broker_config(root, broker_port, topic_prefix, broker_user)
+    _broker_config(root, broker_port, topic_prefix, broker_user, ingest_workers)
     return CityDir(root)
 
 
@@ -425,16 +449,17 @@ def _is_ip(name: str) -> bool:
     return True
 
 
-def _broker_config(root: Path, port: int, prefix: str, run_as: str) -> None:
+def _broker_config(root: Path, port: int, prefix: str, run_as: str, ingest_workers: int) -> None:
     """broker/mosquitto.conf and broker/acl from the shipped templates, every placeholder filled."""
     from string import Template
 
+    from edge_agent.local.localbroker import render_acl
     from edge_agent.paths import package_data_dir
 
     templates = package_data_dir("_broker", "docs/mosquitto")
     broker = root / "broker"
     (broker / "data").mkdir(parents=True, exist_ok=True)
-    (broker / "acl").write_text(Template((templates / "acl").read_text()).substitute(prefix=prefix))
+    (broker / "acl").write_text(render_acl((templates / "acl").read_text(), prefix, ingest_workers))
     conf = Template((templates / "mosquitto.conf").read_text()).substitute(
         acl_file=(broker / "acl").resolve(),
         persistence_dir=(broker / "data").resolve(),
@@ -477,7 +502,10 @@ ingest:
     host: {broker_host}
     port: {broker_port}
     client_id: ingest-1
-    tls: {{ca: ca/ca.pem, cert: ingest/ingest.pem, key: ingest/ingest.key}}
+    # Worker 1's identity. Each worker needs its own (ingest/ingest-N.pem and .key): the broker makes the
+    # certificate's CN the client id. Under systemd, edge-agent-ingest@N hands worker N its certificate and key
+    # as credentials (see docs/field-guide.md).
+    tls: {{ca: ca/ca.pem, cert: ingest/ingest-1.pem, key: ingest/ingest-1.key}}
   topic_prefix: {topic_prefix}
   recipient_keys: [keys/city_x25519.key]
   receipt_key: keys/receipt_ed25519.key

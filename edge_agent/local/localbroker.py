@@ -46,6 +46,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Ingest worker identities the local broker's ACL admits (tests and benchmarks run up to this many workers).
+LOCAL_INGEST_WORKERS = 8
+
+
+def render_acl(template: str, prefix: str, ingest_workers: int) -> str:
+    """The ACL template with `$prefix` filled and its `user ingest-1` block repeated for ingest-2 ... ingest-N.
+
+    Each ingest worker connects with its own certificate, because the broker makes the CN the client id.
+    """
+    if ingest_workers < 1:
+        raise ValueError("a city needs at least one ingest worker")
+    text = Template(template).substitute(prefix=prefix)
+    start = text.index("user ingest-1\n")
+    end = text.index("\n\n", start) + 1
+    block = text[start:end]
+    more = "".join("\n" + block.replace("user ingest-1\n", f"user ingest-{n}\n") for n in range(2, ingest_workers + 1))
+    return text[:end] + more + text[end:]
+
+
 def render_config(
     directory: Path,
     pki: LocalPKI,
@@ -61,7 +80,7 @@ def render_config(
     templates = broker_template_dir()
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "data").mkdir(exist_ok=True)
-    acl = Template((templates / "acl").read_text()).substitute(prefix=prefix)
+    acl = render_acl((templates / "acl").read_text(), prefix, LOCAL_INGEST_WORKERS)
     (directory / "acl").write_text(acl)
     if crl_file is None:
         from edge_agent.protocol.crypto.pki import load_cert, load_tls_key, make_crl, write_crl

@@ -86,18 +86,20 @@ class LocalCity:
         """An ingest config against this city's broker; keyword arguments override ingest keys."""
         return Config.model_validate(self.ingest_dict(store_path, **ingest))
 
-    def ingest_dict(self, store_path: Path | None = None, **ingest: Any) -> dict[str, Any]:
-        """The ingest config as plain data."""
+    def ingest_dict(self, store_path: Path | None = None, worker: str = "ingest-1", **ingest: Any) -> dict[str, Any]:
+        """The ingest config of one worker as plain data (its own identity: the broker makes the certificate's CN
+        the client id)."""
+        identity = self.pki.ingest if worker == "ingest-1" else self.pki.service(worker)
         data: dict[str, Any] = {
             "ingest": {
                 "broker": {
                     "host": self.broker.host,
                     "port": self.broker.port,
-                    "client_id": "ingest-1",
+                    "client_id": worker,
                     "tls": {
                         "ca": str(self.pki.ca_cert),
-                        "cert": str(self.pki.ingest.cert),
-                        "key": str(self.pki.ingest.key),
+                        "cert": str(identity.cert),
+                        "key": str(identity.key),
                     },
                 },
                 "topic_prefix": self.prefix,
@@ -129,7 +131,7 @@ class IngestProcess:
     """`edge-agent ingest` in its own process, as a city runs it (own interpreter, own GIL)."""
 
     def __init__(self, city: LocalCity, config_path: Path, client_id: str = "ingest-1", **ingest: Any) -> None:
-        self.config_path = city.write_yaml(city.ingest_dict(**ingest), config_path)
+        self.config_path = city.write_yaml(city.ingest_dict(worker=client_id, **ingest), config_path)
         self.stats_path = config_path.with_suffix(".stats.json")
         self.log_path = config_path.with_suffix(".log")
         self.client_id = client_id

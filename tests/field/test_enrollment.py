@@ -553,3 +553,14 @@ def test_a_superseded_or_revoked_certificate_no_longer_connects(city: City, tmp_
     city.broker.stop()
     city.broker.start()
     assert not _connects(city, "cam-5", new_keys / "device.pem", new_keys / "device_tls.key")
+
+
+def test_service_identities_are_not_device_ids() -> None:
+    """A device named like a service would get its rights from the broker's ACL (user blocks match the CN)."""
+    from edge_agent.errors import InvalidInputError
+    from edge_agent.field.enroll import check_device_id
+
+    for name in ("ingest", "ingest-1", "ingest-12", "city", "dispatch", "monitor"):
+        with pytest.raises(InvalidInputError, match="reserved"):
+            check_device_id(name)
+    assert check_device_id("ingest-east") == "ingest-east"  # not a worker identity

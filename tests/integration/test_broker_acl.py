@@ -63,6 +63,43 @@ def test_device_cannot_read_another_devices_receipts(broker: LocalBroker, pki: L
             c.close()
 
 
+def test_a_client_id_cannot_take_over_another_devices_session(broker: LocalBroker, pki: LocalPKI) -> None:
+    """The broker makes the certificate's CN the client id (use_username_as_clientid): cam-a claiming cam-b's
+    client id gets a session of its own, and cam-b stays connected and keeps its receipts."""
+    owner = TestClient(broker, pki, pki.device("cam-b"), "cam-b")
+    ingest = TestClient(broker, pki, pki.ingest, "ingest-1")
+    intruder = None
+    try:
+        owner.subscribe_wait("alpr/v1/cam-b/receipts")
+        intruder = TestClient(broker, pki, pki.device("cam-a"), "cam-b")
+        intruder.subscribe_wait("alpr/v1/cam-b/receipts")
+        assert ingest.publish_wait("alpr/v1/cam-b/receipts", b"for cam-b") == 0
+        assert [m.payload for m in owner.wait_messages(1)] == [b"for cam-b"]
+        assert not owner.disconnected.wait(1.0), "cam-b was thrown off by a client claiming its client id"
+        assert intruder.messages == []
+    finally:
+        for c in (owner, ingest, intruder):
+            if c is not None:
+                c.close()
+
+
+def test_two_workers_with_one_certificate_cannot_both_stay(broker: LocalBroker, pki: LocalPKI) -> None:
+    """Why each ingest worker has an identity of its own: a second connection with the same certificate takes
+    the first one's client id, whatever client id it asks for."""
+    first = TestClient(broker, pki, pki.ingest, "ingest-a")
+    second = other = None
+    try:
+        second = TestClient(broker, pki, pki.ingest, "ingest-b")
+        assert first.disconnected.wait(5.0)
+        first.close()  # before paho reconnects it
+        other = TestClient(broker, pki, pki.service("ingest-2"), "ingest-c")
+        assert not second.disconnected.wait(1.0) and not other.disconnected.is_set()
+    finally:
+        for c in (first, second, other):
+            if c is not None:
+                c.close()
+
+
 def test_ingest_reads_every_device_and_writes_receipts(broker: LocalBroker, pki: LocalPKI) -> None:
     ingest = TestClient(broker, pki, pki.ingest, "ingest-test")
     device = TestClient(broker, pki, pki.device("cam-b"), "cam-b")

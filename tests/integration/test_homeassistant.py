@@ -31,7 +31,7 @@ def test_the_monitor_sees_status_and_discovery_but_no_read(city: LocalCity, tmp_
     ingest = IngestProcess(city, tmp_path / "ingest.yaml")
     assert city.pki.monitor is not None
     monitor = TestClient(city.broker, city.pki, city.pki.monitor, "ha-monitor")
-    publisher = TestClient(city.broker, city.pki, city.pki.ingest, "ha-discovery")
+    publisher = TestClient(city.broker, city.pki, city.pki.service("city"), "ha-discovery")
     device = Device(city)
     try:
         for topic in ("homeassistant/#", "alpr/v1/+/status", "alpr/v1/+/reads", "alpr/v1/+/receipts"):

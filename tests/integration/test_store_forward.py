@@ -259,7 +259,7 @@ def test_device_process_sigkilled_at_20_random_moments(city: LocalCity, tmp_path
 def test_forged_and_unsolicited_receipts_delete_nothing(city: LocalCity, tmp_path: Path) -> None:
     # No ingest runs: only the receipts this test publishes can reach the device.
     device = Device(city, receipt_window=5)
-    publisher = TestClient(city.broker, city.pki, city.pki.ingest, "ingest-forger")
+    publisher = TestClient(city.broker, city.pki, city.pki.service("ingest-8"), "ingest-forger")
     try:
         ids = device.add(20)
         device.uplink.start()
@@ -553,7 +553,8 @@ def test_an_unreachable_broker_is_reported_with_what_waits(
 
 
 def test_the_status_is_published_once_at_connect(city: LocalCity) -> None:
-    watcher = TestClient(city.broker, city.pki, city.pki.ingest, "status-watcher")
+    assert city.pki.monitor is not None
+    watcher = TestClient(city.broker, city.pki, city.pki.monitor, "status-watcher")
     device = Device(city)
     try:
         watcher.subscribe_wait("alpr/v1/cam-1/status")

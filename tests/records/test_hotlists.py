@@ -201,12 +201,13 @@ def test_exports_carry_the_case_and_the_person(city: City) -> None:
 
 def test_confirmed_alerts_go_out_over_mqtt(city: City, broker: LocalBroker, pki: LocalPKI) -> None:
     """The city's broker, with the project's ACL: the records service publishes with the city's identity."""
-    tls = TLSConfig(ca=pki.ca_cert, cert=pki.ingest.cert, key=pki.ingest.key)
+    identity = pki.service("city")
+    tls = TLSConfig(ca=pki.ca_cert, cert=identity.cert, key=identity.key)
     cfg = city.service.cfg.model_copy(
         update={"alerts_broker": BrokerConfig(host=broker.host, port=broker.port, tls=tls, client_id="records-1")}
     )
     svc = RecordsService(city.service.pool, cfg, city.clock)
-    listener = MqttClient(broker, pki, pki.ingest, "dispatch-console")
+    listener = MqttClient(broker, pki, pki.service("dispatch"), "dispatch-console")
     announcer = alerts.Announcer(svc)
     try:
         assert listener.subscribe_wait(cfg.alerts_topic) == [1]

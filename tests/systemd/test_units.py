@@ -115,6 +115,13 @@ def test_ingest_unit_is_a_template_of_workers() -> None:
     assert s["ExecStart"] == [f"{INSTALLED_BINARY} ingest --config /etc/edge-agent/ingest.yaml --client-id ingest-%i"]
     assert s["User"] == ["edge-agent-ingest"]
     assert s["Restart"] == ["on-failure"]
+    # ... and its own identity: the broker makes the certificate's CN the client id.
+    assert sorted(s["LoadCredential"]) == [
+        "city_x25519.key:/etc/edge-agent/keys/city_x25519.key",
+        "ingest_tls.key:/etc/edge-agent/keys/ingest-%i_tls.key",
+        "ingest_tls.pem:/etc/edge-agent/keys/ingest-%i_tls.pem",
+        "receipt_ed25519.key:/etc/edge-agent/keys/receipt_ed25519.key",
+    ]
 
 
 def test_service_users_come_from_sysusers() -> None:

@@ -222,6 +222,14 @@ class LocalPKI:
             self.devices[device_id] = _issue_to(self.root / "devices", device_id, ca_key, ca_cert)
         return self.devices[device_id]
 
+    def service(self, name: str) -> Identity:
+        """A city-side identity (`ingest-2`, `city`, `dispatch`...), issuing it on first use. The broker makes
+        each connection's client id its certificate's CN, so every concurrent connection needs its own."""
+        identity = Identity(self.root / f"{name}.pem", self.root / f"{name}.key")
+        if not identity.cert.is_file():
+            _issue_to(self.root, name, load_tls_key(self.ca_key), load_cert(self.ca_cert))
+        return identity
+
 
 def _issue_to(
     directory: Path, name: str, ca_key: TLSKey, ca_cert: x509.Certificate, *, server: bool = False
@@ -236,7 +244,7 @@ def _issue_to(
     return identity
 
 
-def mint_local_pki(root: Path, device_ids: Sequence[str] = (), ingest_name: str = "ingest") -> LocalPKI:
+def mint_local_pki(root: Path, device_ids: Sequence[str] = (), ingest_name: str = "ingest-1") -> LocalPKI:
     """Mint a CA, a localhost broker certificate, an ingest certificate and device certificates under `root`."""
     root.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = make_ca("edge-agent local CA")
