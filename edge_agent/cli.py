@@ -334,7 +334,7 @@ def cmd_city_enroll(args: argparse.Namespace) -> int:
 
     city = CityDir(Path(args.city))
     request = Request.load(Path(args.request)) if args.request else None
-    bundle = city.enroll(args.device_id, request, replace=args.replace)
+    bundle = city.enroll(args.device_id, request, replace=args.replace, days=args.days)
     out = Path(args.out or f"{args.device_id}-bundle.json")
     out.write_text(bundle.to_json() + "\n")
     out.chmod(0o644)
@@ -545,6 +545,9 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.add_argument("--request", metavar="FILE", help="the device's request (without: a site bundle)")
     p.add_argument("--out", metavar="FILE", help="bundle file (default: DEVICE_ID-bundle.json)")
     p.add_argument("--replace", action="store_true", help="re-enrol a device that has a new signing key")
+    p.add_argument(
+        "--days", type=int, default=397, help="the device certificate's lifetime in days (1-397, default 397)"
+    )
     p.set_defaults(func=cmd_city_enroll)
 
     p = sub.add_parser("provision", help="enrol and configure this device (wizard, or flags with --non-interactive)")

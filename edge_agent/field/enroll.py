@@ -38,6 +38,7 @@ from edge_agent.config import DEVICE_ID_RE, UplinkConfig
 from edge_agent.errors import InvalidInputError, KeyFileError
 from edge_agent.protocol.crypto import keys
 from edge_agent.protocol.crypto.pki import (
+    CERT_DAYS,
     Identity,
     LocalPKI,
     cert_pem,
@@ -322,7 +323,7 @@ class CityDir:
             device_cert_pem=cert_pem(cert).decode() if cert is not None else None,
         )
 
-    def enroll(self, device_id: str, request: Request | None, replace: bool = False) -> Bundle:
+    def enroll(self, device_id: str, request: Request | None, replace: bool = False, days: int = CERT_DAYS) -> Bundle:
         """Sign the request's CSR, register its signing key, and return the bundle (a site bundle without one)."""
         check_device_id(device_id)
         if request is None:
@@ -343,7 +344,9 @@ class CityDir:
                 )
         ca_key = load_tls_key(self.root / "ca" / "ca.key")
         ca_cert = load_cert(self.root / "ca" / "ca.pem")
-        cert = sign_csr(ca_key, ca_cert, request.csr)
+        if not 1 <= days <= CERT_DAYS:
+            raise InvalidInputError(f"a device certificate lives 1 to {CERT_DAYS} days, not {days}")
+        cert = sign_csr(ca_key, ca_cert, request.csr, days=days)
         keys.write_public_key(registered, request.signing_key, force=True)
         issued = self.root / "issued"
         issued.mkdir(exist_ok=True)

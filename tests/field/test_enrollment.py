@@ -564,3 +564,22 @@ def test_service_identities_are_not_device_ids() -> None:
         with pytest.raises(InvalidInputError, match="reserved"):
             check_device_id(name)
     assert check_device_id("ingest-east") == "ingest-east"  # not a worker identity
+
+
+def test_device_certificates_live_a_year_at_most(city: City, tmp_path: Path) -> None:
+    """A stolen device key stops working within about a year even if nobody revokes it."""
+    from cryptography import x509
+
+    from edge_agent.errors import InvalidInputError
+    from edge_agent.field.enroll import make_request
+
+    def lifetime(bundle_cert: str) -> float:
+        cert = x509.load_pem_x509_certificate(bundle_cert.encode())
+        return (cert.not_valid_after_utc - cert.not_valid_before_utc).total_seconds() / 86400
+
+    default = city.dir.enroll("cam-7", make_request("cam-7", tmp_path / "a"))
+    assert 396 < lifetime(str(default.device_cert_pem)) < 398
+    short = city.dir.enroll("cam-7", make_request("cam-7", tmp_path / "b"), replace=True, days=90)
+    assert 89 < lifetime(str(short.device_cert_pem)) < 91
+    with pytest.raises(InvalidInputError, match="1 to 397 days"):
+        city.dir.enroll("cam-7", make_request("cam-7", tmp_path / "c"), replace=True, days=825)

@@ -43,6 +43,13 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+# Device, service and broker certificates: 397 days, the longest lifetime public TLS allows, so that a stolen
+# key stops working within about a year even if nobody revokes it. Devices renew by re-enrolment (a new request
+# from the same keys, `city enroll`, the bundle imported); doctor warns 30 days ahead and the status message
+# carries the days left. The CA lives ten years.
+CERT_DAYS = 397
+
+
 def make_ca(common_name: str = "edge-agent city device CA", days: int = 3650) -> tuple[TLSKey, x509.Certificate]:
     """A self-signed CA that signs broker, ingest and device certificates."""
     key = new_tls_key()
@@ -89,7 +96,7 @@ def sign_csr(
     server: bool = False,
     dns_names: Sequence[str] = (),
     ip_addresses: Sequence[str] = (),
-    days: int = 825,
+    days: int = CERT_DAYS,
 ) -> x509.Certificate:
     """Sign a CSR as a client certificate (devices, ingest) or a server certificate (brokers)."""
     if not csr.is_signature_valid:
