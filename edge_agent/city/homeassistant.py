@@ -37,6 +37,8 @@ SENSORS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     ("clock_synced", "binary_sensor", "Clock synchronised", "{{ 'ON' if value_json.clock_synced else 'OFF' }}",
      {"entity_category": "diagnostic"}),
     ("uplink", "sensor", "Uplink", "{{ value_json.uplink.state }}", {"entity_category": "diagnostic"}),
+    ("disk_full", "binary_sensor", "Disk full", "{{ 'ON' if value_json.spool.disk_full else 'OFF' }}",
+     {"device_class": "problem", "entity_category": "diagnostic"}),
 )  # fmt: skip
 STATUS_FIELDS = {"state", "spool", "reads", "cpu_temp_c", "tls", "clock_synced", "uplink"}
 

@@ -152,6 +152,7 @@ class Agent:
                 "purged": stats.counters["purged"],
                 "dropped_full": stats.counters["dropped_full"],
                 "deleted": stats.counters["deleted"],
+                "disk_full": self.spool.disk_full,
             },
             "tls": {"cert_days_left": self._cert_days_left()},
             "uplink": {

@@ -8,29 +8,56 @@ The last two are counted and reported. State changes after the put (sent, delete
 
 The database holds envelopes only: ciphertext the device cannot open, plus read ids, sequence numbers and times.
 `secure_delete` overwrites deleted envelopes so that acknowledged reads do not linger in free pages.
+
+A full disk. In WAL mode even a DELETE needs room (its pages go to the WAL first), so a disk filled by something
+else would stop receipts from deleting reads, and the spool could never drain. Beside the spool lies a reserve
+file (`RESERVE_BYTES`, allocated at open): when a delete or a bookkeeping write fails for want of room, the
+reserve is released and the write tried again, so acknowledged reads still leave. While the reserve is gone the
+spool reports `disk_full` (the status message carries it); once writes succeed and the disk has room again, the
+WAL is checkpointed and the reserve allocated again.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from edge_agent.errors import SpoolError, SpoolFullError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 APPLICATION_ID = 0x45414731  # "EAG1": marks the file as an edge-agent spool
 SCHEMA_VERSION = 1
 PENDING, SENT = 0, 1
 SQLITE_MAGIC = b"SQLite format 3\x00"
 COUNTERS = ("committed", "deleted", "purged", "dropped_full", "rejected_full", "resent")
+# Room kept free beside the spool for deletes and a checkpoint when the disk fills up (see the module doc).
+RESERVE_BYTES = 4 * 2**20
+# The WAL is checkpointed every WAL_PAGES pages and cut back to WAL_LIMIT bytes, so that the reads live in the
+# database file and a checkpoint on a full disk needs no room that is not there; on a full disk deletes go in
+# chunks of DELETE_CHUNK, each checkpointed, so that one receipt's deletes never outgrow the reserve.
+WAL_PAGES = 256
+WAL_LIMIT = 2**20
+DELETE_CHUNK = 32
+SQLITE_FULL = 13  # the result code (sqlite3 names it from Python 3.11 on)
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL ("database or disk is full") or an ENOSPC from the file system."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code == SQLITE_FULL or "full" in str(exc).lower()
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS envelopes (
@@ -131,6 +158,12 @@ class Spool:
         self._db = self._open()
         self._bytes, self._count = self._db.execute("SELECT COALESCE(SUM(size), 0), COUNT(*) FROM envelopes").fetchone()
         self._next_seq = self._load_next_seq()
+        self.reserve_path = Path(str(self.path) + ".reserve")
+        self.disk_full = not self._allocate_reserve()
+        if self.disk_full:
+            logger.warning(
+                "spool: no room for its %d-byte reserve beside %s: the disk is full", RESERVE_BYTES, self.path
+            )
 
     # --- opening ---------------------------------------------------------------------------------------------
 
@@ -190,6 +223,8 @@ class Spool:
     def _set_up(db: sqlite3.Connection) -> None:
         """WAL, full sync, secure delete; the schema on a new spool. These are the spool's first writes."""
         db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA secure_delete=ON")
         if db.execute("PRAGMA user_version").fetchone()[0] == 0:
@@ -230,6 +265,68 @@ class Spool:
             return first
         stored = int(row[0]) if row else 1
         return max(stored, top + 1)
+
+    # --- the reserve for a full disk -------------------------------------------------------------------------
+
+    def _allocate_reserve(self) -> bool:
+        """Make sure the reserve file exists at full size; False when the disk has no room for it."""
+        try:
+            if self.reserve_path.is_file() and self.reserve_path.stat().st_size >= RESERVE_BYTES:
+                return True
+            fd = os.open(self.reserve_path, os.O_CREAT | os.O_WRONLY, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, RESERVE_BYTES)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return True
+        except OSError as exc:
+            self.reserve_path.unlink(missing_ok=True)
+            if exc.errno != errno.ENOSPC:
+                logger.warning("spool: cannot allocate its reserve %s: %s", self.reserve_path, exc.strerror)
+            return False
+
+    def _release_reserve(self) -> bool:
+        """Free the reserve for a write that found the disk full; False when there was none left."""
+        if not self.reserve_path.exists():
+            return False
+        self.reserve_path.unlink(missing_ok=True)
+        if not self.disk_full:
+            logger.warning("spool: the disk is full: released the spool's reserve so that acknowledged reads leave")
+        self.disk_full = True
+        return True
+
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database and cut it to nothing (its pages are there already: no new room)."""
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            logger.debug("spool checkpoint failed: %s", exc)
+
+    def _recover_reserve(self) -> None:
+        """After writes succeed again: shrink the WAL and take the reserve back if the disk has room."""
+        if not self.disk_full:
+            return
+        self._checkpoint()
+        if self._allocate_reserve():
+            self.disk_full = False
+            logger.info("spool: the disk has room again; reserve restored")
+
+    def _with_room(self, write: str, attempt: Callable[[], T]) -> T:
+        """Run a write transaction; when it fails for want of room, release the reserve and try once more."""
+        try:
+            return attempt()
+        except (sqlite3.Error, OSError) as exc:
+            self._rollback()
+            if not _is_disk_full(exc) or not self._release_reserve():
+                if _is_disk_full(exc):
+                    self.disk_full = True
+                raise SpoolError(f"spool {write} failed ({exc})") from None
+        try:
+            return attempt()
+        except (sqlite3.Error, OSError) as exc:
+            self._rollback()
+            raise SpoolError(f"spool {write} failed ({exc}), also after releasing its reserve") from None
 
     def close(self) -> None:
         """Checkpoint the WAL and close."""
@@ -407,26 +504,39 @@ class Spool:
         """Delete acknowledged envelopes; ids not in the spool are ignored. Returns how many were deleted."""
         if not read_ids:
             return 0
+
+        def attempt(chunk: Sequence[bytes]) -> tuple[int, int]:
+            deleted = freed = 0
+            self._db.execute("BEGIN IMMEDIATE")
+            for rid in chunk:
+                row = self._db.execute("DELETE FROM envelopes WHERE read_id = ? RETURNING size", (rid,)).fetchone()
+                if row is not None:
+                    deleted += 1
+                    freed += row[0]
+            self._bump("deleted", deleted)
+            self._db.execute("COMMIT")
+            return deleted, freed
+
+        total = 0
         with self._lock:
+            self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                self._db.execute("BEGIN IMMEDIATE")
-                deleted = freed = 0
-                for rid in read_ids:
-                    row = self._db.execute("DELETE FROM envelopes WHERE read_id = ? RETURNING size", (rid,)).fetchone()
-                    if row is not None:
-                        deleted += 1
-                        freed += row[0]
-                self._bump("deleted", deleted)
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise SpoolError(f"spool delete failed ({exc})") from None
+                start = 0
+                while start < len(read_ids):
+                    # One transaction while the disk has room; small checkpointed ones once it is full.
+                    size = DELETE_CHUNK if self.disk_full else len(read_ids)
+                    chunk = read_ids[start : start + size]
+                    deleted, freed = self._with_room("delete", lambda c=chunk: attempt(c))  # type: ignore[misc]
+                    self._bytes -= freed
+                    self._count -= deleted
+                    total += deleted
+                    start += len(chunk)
+                    if self.disk_full:
+                        self._checkpoint()
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
-            self._bytes -= freed
-            self._count -= deleted
-            return deleted
+            self._recover_reserve()
+            return total
 
     def purge(self, max_age: float, now: float | None = None) -> int:
         """Delete envelopes older than `max_age` seconds, acknowledged or not; counted as `purged`."""
@@ -492,14 +602,15 @@ class Spool:
 
     def _write_relaxed(self, sql: str, rows: list[tuple[object, ...]]) -> None:
         """A bookkeeping write that need not survive a power cut (only causes a resend)."""
-        try:
-            self._db.execute("PRAGMA synchronous=NORMAL")
+
+        def attempt() -> None:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(sql, rows)
             self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._rollback()
-            raise SpoolError(f"spool update failed ({exc})") from None
+
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._with_room("update", attempt)
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
 

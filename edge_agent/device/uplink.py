@@ -34,7 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge_agent.config import UplinkConfig
 from edge_agent.device.spool import Spool
-from edge_agent.errors import CryptoError, EdgeAgentError
+from edge_agent.errors import CryptoError, EdgeAgentError, SpoolError
 from edge_agent.protocol.crypto.envelope import (
     BUNDLE_HEADER,
     BUNDLE_MEMBER_PREFIX,
@@ -108,6 +108,8 @@ class Uplink:
         self._awaiting: dict[bytes, float] = {}
         self._hold_until: dict[bytes, float] = {}
         self._published: set[bytes] = set()  # read ids sent by this process and not yet deleted
+        self._delete_later: list[bytes] = []  # receipted, but the spool could not delete them yet
+        self._spool_noted = 0.0
         self._next_reconcile = 0.0
         self.counters: collections.Counter[str] = collections.Counter()
         self.state = "starting"
@@ -307,13 +309,35 @@ class Uplink:
                 self._retry.extend(self._take_inflight())
                 return False
         if sent_ok:
-            self.spool.mark_sent(sent_ok)
+            # Bookkeeping for a restart only (what is in flight is tracked here): a failed write costs a resend
+            # after a restart, never the session.
+            self._spool_write(self.spool.mark_sent, sent_ok)
+        to_delete = self._delete_later + to_delete
+        self._delete_later = []
         if to_delete:
-            self.counters["deleted"] += self.spool.delete(to_delete)
-            self._published.difference_update(to_delete)
-            if self._on_deleted is not None:
-                self._on_deleted(to_delete)
+            deleted = self._spool_write(self.spool.delete, to_delete)
+            if deleted is None:
+                # Kept in memory and tried again at the next turn: the reads are receipted, so nothing is resent.
+                self._delete_later = to_delete
+            else:
+                self.counters["deleted"] += deleted
+                self._published.difference_update(to_delete)
+                if self._on_deleted is not None:
+                    self._on_deleted(to_delete)
         return client.is_connected()
+
+    def _spool_write(self, write: Callable[[list[bytes]], Any], read_ids: list[bytes]) -> Any:
+        """A spool write from the pump; a failure (a full disk) is counted and logged now and then, and the
+        session goes on. Returns the write's result, or None when it failed."""
+        try:
+            return write(read_ids)
+        except SpoolError as exc:
+            self.counters["spool_write_failures"] += 1
+            now = time.monotonic()
+            if now - self._spool_noted >= OFFLINE_NOTE_INTERVAL:
+                self._spool_noted = now
+                logger.warning("uplink: %s; the connection stays up and the write is tried again", exc)
+            return None
 
     def _apply_puback(self, rids: list[bytes], rc: object, sent_ok: list[bytes], to_delete: list[bytes]) -> None:
         """One PUBLISH acknowledged: its reads now await a receipt, are deleted (`ack: puback`) or are retried."""
@@ -379,7 +403,7 @@ class Uplink:
             del self._awaiting[rid]
         if overdue:
             logger.info("%d read(s) without a receipt for %.0f s: resending", len(overdue), self.cfg.resend_after)
-            self.spool.mark_pending(overdue)
+            self._spool_write(self.spool.mark_pending, overdue)
             self._retry.extend(overdue)
 
     def _fill_window(self, client: mqtt.Client) -> None:
@@ -417,7 +441,7 @@ class Uplink:
         costs one query only when the uplink is idle, and turns a bookkeeping slip into a resend instead of a
         read stranded on the device until the next restart.
         """
-        if self._inflight or self._awaiting or self._retry or len(self.spool) == 0:
+        if self._inflight or self._awaiting or self._retry or self._delete_later or len(self.spool) == 0:
             return
         now = time.monotonic()
         if now < self._next_reconcile:

@@ -16,7 +16,7 @@ from tests.integration.test_store_forward import Device
 
 def test_discovery_payloads_read_named_status_fields_only() -> None:
     messages = discovery("cam-7", "alpr", location="Elm St")
-    assert len(messages) == 8
+    assert len(messages) == 9
     for topic, payload in messages.items():
         assert topic.startswith("homeassistant/") and topic.endswith("/config")
         config = json.loads(payload)
@@ -70,7 +70,7 @@ def test_the_ingest_announces_a_camera_when_its_first_status_arrives(city: Local
         device.add(1, text="KLM4821")
         device.uplink.start()
         assert wait_for(lambda: len(device.spool) == 0, 30)
-        assert wait_for(lambda: len(monitor.messages) >= 8, 10), [m.topic for m in monitor.messages]
+        assert wait_for(lambda: len(monitor.messages) >= 9, 10), [m.topic for m in monitor.messages]
         configs = {m.topic: json.loads(m.payload) for m in monitor.messages}
         assert set(configs) == set(discovery("cam-1", "alpr"))
         assert all(c["state_topic"] == "alpr/v1/cam-1/status" for c in configs.values())

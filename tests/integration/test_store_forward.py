@@ -28,7 +28,7 @@ from edge_agent.city.ingest.store import SqliteStore, StoredRead
 from edge_agent.config import Config
 from edge_agent.device.spool import Spool
 from edge_agent.device.uplink import Uplink, _bundles
-from edge_agent.errors import IngestError
+from edge_agent.errors import IngestError, SpoolError
 from edge_agent.local.localcity import LocalCity
 from edge_agent.protocol.crypto import envelope as envelope_module
 from edge_agent.protocol.crypto.envelope import (
@@ -587,3 +587,43 @@ def test_puback_mode_keeps_what_no_consumer_takes(city: LocalCity, tmp_path: Pat
             service.stop()
     finally:
         device.close()
+
+
+class _FullDiskSpool(Spool):
+    """A spool on a full disk: its bookkeeping writes fail, and so do its first deletes."""
+
+    delete_failures = 3
+
+    def mark_sent(self, read_ids: Sequence[bytes], when: float | None = None) -> None:
+        raise SpoolError("spool update failed (database or disk is full)")
+
+    def delete(self, read_ids: Sequence[bytes]) -> int:
+        if self.delete_failures:
+            self.delete_failures -= 1
+            raise SpoolError("spool delete failed (database or disk is full)")
+        return super().delete(read_ids)
+
+
+def test_failed_spool_writes_keep_the_session_and_resend_nothing(city: LocalCity, tmp_path: Path) -> None:
+    """A full disk used to end the uplink session at the first failed spool write (traceback, reconnect) and,
+    with mark_sent failing, resend the backlog in a loop. Now the session stays up, deletes are tried again at the
+    next turn, and every read is stored once."""
+    ingest = _ingest(city, tmp_path)
+    device = Device(city)
+    device.spool.close()
+    device.spool = _FullDiskSpool(device.cfg.spool_path, commit_interval=0.002)
+    device.uplink = Uplink(device.cfg.uplink, device.id, device.spool, verifier_for(device.cfg))
+    try:
+        ids = device.add(300)
+        device.uplink.start()
+        assert wait_for(lambda: len(device.spool) == 0, 60), len(device.spool)
+        time.sleep(0.5)
+        assert device.uplink.counters["connects"] == 1
+        assert device.uplink.counters["session_errors"] == 0
+        assert device.uplink.counters["spool_write_failures"] >= 4
+        assert ingest.counters["stored"] == 300 and ingest.counters["duplicates"] == 0
+        stored, rows = stored_ids(tmp_path / "reads.db")
+        assert set(stored) == set(ids) and rows == 300
+    finally:
+        device.close()
+        ingest.stop()
