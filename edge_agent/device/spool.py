@@ -51,6 +51,10 @@ DELETE_CHUNK = 32
 SQLITE_FULL = 13  # the result code (sqlite3 names it from Python 3.11 on)
 
 
+class _CannotOpenError(SpoolError):
+    """The spool file is sound but could not be read or set up (permissions, a full disk)."""
+
+
 def _is_disk_full(exc: BaseException) -> bool:
     """SQLite's SQLITE_FULL ("database or disk is full") or an ENOSPC from the file system."""
     if isinstance(exc, sqlite3.Error):
@@ -155,10 +159,18 @@ class Spool:
         self._batch: list[tuple[bytes, bytes, int, _Ticket]] = []
         self._committing = False
         self._listeners: list[threading.Event] = []
-        self._db = self._open()
+        self.reserve_path = Path(str(self.path) + ".reserve")
+        try:
+            self._db = self._open()
+        except _CannotOpenError:
+            # Opening writes too (WAL recovery, the set-up pragmas): on a full disk the reserve makes the room.
+            if not self.reserve_path.exists():
+                raise
+            self.reserve_path.unlink()
+            logger.warning("spool: the disk is full at start: released the spool's reserve to open it")
+            self._db = self._open()
         self._bytes, self._count = self._db.execute("SELECT COALESCE(SUM(size), 0), COUNT(*) FROM envelopes").fetchone()
         self._next_seq = self._load_next_seq()
-        self.reserve_path = Path(str(self.path) + ".reserve")
         self.disk_full = not self._allocate_reserve()
         if self.disk_full:
             logger.warning(
@@ -196,7 +208,9 @@ class Spool:
                 raise sqlite3.DatabaseError(lines[0] if lines else "integrity check failed")
         except sqlite3.OperationalError as exc:
             db.close()
-            raise SpoolError(f"cannot read spool {self.path}: {exc}: check the disk and file permissions") from None
+            raise _CannotOpenError(
+                f"cannot read spool {self.path}: {exc}: check the disk and file permissions"
+            ) from None
         except sqlite3.DatabaseError as exc:
             db.close()
             moved = _move_aside(self.path, "corrupt")
@@ -208,7 +222,7 @@ class Spool:
             self._set_up(db)
         except sqlite3.Error as exc:
             db.close()
-            raise SpoolError(
+            raise _CannotOpenError(
                 f"cannot set up spool {self.path}: {exc}: is the disk full (df -h {self.path.parent}) or the "
                 "file read-only?"
             ) from None

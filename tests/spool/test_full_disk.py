@@ -59,6 +59,11 @@ SCRIPT = textwrap.dedent(
     out["reserve_at_end"] = os.path.getsize(spool.reserve_path)
     out["depth_at_end"] = len(spool)
     spool.close()
+    fill()  # a restart on a disk with no room at all: the reserve makes the room to open the spool
+    again = Spool(os.path.join(root, "spool.db"), max_bytes=64 * 2**20)
+    out["reopened_depth"] = len(again)
+    out["reopened_full"] = again.disk_full
+    again.close()
     print(json.dumps(out))
     """
 )
@@ -94,3 +99,4 @@ def test_acknowledged_reads_leave_a_spool_on_a_full_disk(tmp_path: Path) -> None
     assert out["deleted_after_room"] == 50
     assert out["full_at_end"] is False and out["reserve_at_end"] == 4 * 2**20
     assert out["depth_at_end"] == out["depth_while_full"] - 50
+    assert out["reopened_depth"] == out["depth_at_end"] and out["reopened_full"] is True
