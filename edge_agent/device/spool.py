@@ -20,6 +20,7 @@ WAL is checkpointed and the reserve allocated again.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import sqlite3
@@ -540,7 +541,7 @@ class Spool:
                     # One transaction while the disk has room; small checkpointed ones once it is full.
                     size = DELETE_CHUNK if self.disk_full else len(read_ids)
                     chunk = read_ids[start : start + size]
-                    deleted, freed = self._with_room("delete", lambda c=chunk: attempt(c))  # type: ignore[misc]
+                    deleted, freed = self._with_room("delete", functools.partial(attempt, chunk))
                     self._bytes -= freed
                     self._count -= deleted
                     total += deleted
