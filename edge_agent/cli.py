@@ -238,6 +238,17 @@ def cmd_city_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_city_identity(args: argparse.Namespace) -> int:
+    """Issue one more city-side identity with its role's rights in the broker's ACL."""
+    from edge_agent.field.enroll import CityDir
+
+    city = CityDir(Path(args.city))
+    identity = city.add_identity(args.name)
+    print(f"{args.name}: certificate {identity.cert}, key {identity.key} (0600)")
+    print(f"its rights are in {city.root / 'broker' / 'acl'}: reload the broker (systemctl reload mosquitto)")
+    return EXIT_OK
+
+
 def cmd_city_revoke(args: argparse.Namespace) -> int:
     """Revoke a device: its certificates into the CRL, its signing key out of the ingest's registry."""
     from edge_agent.field.enroll import CityDir
@@ -310,7 +321,7 @@ def cmd_city_ha_discovery(args: argparse.Namespace) -> int:
     pki = city.local_pki()
     host = args.broker_host or str(settings["broker"]["host"])
     port = args.broker_port or int(settings["broker"]["port"])
-    tools = city.service_identity("city", "city")
+    tools = city.service_identity("city", "city-ha")
     client, props = new_client("ha-discovery", tls_context(pki.ca_cert, tools.cert, tools.key))
     try:
         client.connect(host, port, keepalive=30, properties=props)
@@ -521,6 +532,12 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
         help="ingest worker identities to issue, ingest-1 ... ingest-N (default 4; one per core of the ingest host)",
     )
     p.set_defaults(func=cmd_city_init)
+    p = city_sub.add_parser(
+        "identity", help="issue one more city-side identity (a second monitor, dispatch console or ingest worker)"
+    )
+    p.add_argument("name", metavar="NAME", help="named after its role: monitor-ha, dispatch-2, city-tools, ingest-5")
+    p.add_argument("--city", required=True, metavar="DIR", help="the directory made by `city init`")
+    p.set_defaults(func=cmd_city_identity)
     p = city_sub.add_parser("revoke", help="revoke a device's certificates (CRL) and remove its signing key")
     p.add_argument("device_id", metavar="DEVICE_ID", help="the device to revoke")
     p.add_argument("--city", required=True, metavar="DIR", help="the directory made by `city init`")

@@ -212,6 +212,9 @@ def soak(args: argparse.Namespace, root: Path, disk: bool) -> int:
     finally:
         daemon.signal(signal.SIGCONT)
         daemon.signal(signal.SIGKILL)
+        if ingest.pid is not None:
+            os.kill(ingest.pid, signal.SIGCONT)
+            ingest.kill()
         city.broker.stop()
     counters = spool_counters(state / "spool.db")
     rows, distinct = stored(store)

@@ -31,12 +31,28 @@ from edge_agent.device.spool import Spool
 from edge_agent.device.uplink import Uplink
 from edge_agent.device.vision.pipeline import models_for, pipeline_for
 from edge_agent.device.vision.worker import VisionWorker
-from edge_agent.errors import ConfigError, EdgeAgentError
+from edge_agent.errors import ConfigError, EdgeAgentError, SpoolError
 from edge_agent.metrics import MetricsServer, device_metrics
 from edge_agent.protocol.crypto.envelope import sealer_for, verifier_for
 from edge_agent.protocol.crypto.pki import cert_facts
 
 logger = logging.getLogger(__name__)
+
+
+def running_instance(spool_path: Path) -> str | None:
+    """The pid of the daemon holding `<spool>.lock`, or None when no daemon runs on this spool."""
+    path = spool_path.with_name(spool_path.name + ".lock")
+    try:
+        fh = path.open("r", encoding="ascii")
+    except OSError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return fh.read().strip() or "?"
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return None
 
 
 def hold_instance_lock(spool_path: Path) -> IO[str]:
@@ -238,7 +254,10 @@ class Agent:
                 self.uplink.request_status()
                 next_heartbeat = now + self.cfg.health.heartbeat
             if now >= next_purge:
-                self.spool.purge(self.cfg.retention.max_age)
+                try:
+                    self.spool.purge(self.cfg.retention.max_age)
+                except SpoolError as exc:  # a disk with no room at all: tried again at the next interval
+                    logger.warning("retention purge failed: %s", exc)
                 next_purge = now + self.cfg.retention.purge_interval
             if self._all_ended():
                 logger.info("every camera has ended: sealing the last reads and draining the spool")

@@ -20,7 +20,6 @@ WAL is checkpointed and the reserve allocated again.
 from __future__ import annotations
 
 import errno
-import functools
 import logging
 import os
 import sqlite3
@@ -311,10 +310,11 @@ class Spool:
         self.disk_full = True
         return True
 
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the database and cut it to nothing (its pages are there already: no new room)."""
+    def _checkpoint(self, mode: Literal["PASSIVE", "TRUNCATE"]) -> None:
+        """Copy the WAL into the database (its pages are there already: no new room); TRUNCATE also gives the
+        WAL's room back to the file system, PASSIVE keeps it for the next writes."""
         try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.execute(f"PRAGMA wal_checkpoint({mode})")
         except sqlite3.Error as exc:
             logger.debug("spool checkpoint failed: %s", exc)
 
@@ -322,7 +322,13 @@ class Spool:
         """After writes succeed again: shrink the WAL and take the reserve back if the disk has room."""
         if not self.disk_full:
             return
-        self._checkpoint()
+        try:
+            stat = os.statvfs(self.reserve_path.parent)
+        except OSError:
+            return
+        if stat.f_bavail * stat.f_frsize < 2 * RESERVE_BYTES:
+            return  # still full: taking the reserve back would only take the room the next write needs
+        self._checkpoint("TRUNCATE")
         if self._allocate_reserve():
             self.disk_full = False
             logger.info("spool: the disk has room again; reserve restored")
@@ -429,6 +435,8 @@ class Spool:
                 raise
             except sqlite3.Error as exc:
                 self._rollback()
+                if _is_disk_full(exc):
+                    self.disk_full = True
                 raise SpoolError(f"spool write failed ({exc}): is the disk full or read-only?") from None
             self._bytes += incoming
             self._count += len(items)
@@ -539,15 +547,27 @@ class Spool:
                 start = 0
                 while start < len(read_ids):
                     # One transaction while the disk has room; small checkpointed ones once it is full.
-                    size = DELETE_CHUNK if self.disk_full else len(read_ids)
-                    chunk = read_ids[start : start + size]
-                    deleted, freed = self._with_room("delete", functools.partial(attempt, chunk))
+                    chunk = read_ids[start : start + (DELETE_CHUNK if self.disk_full else len(read_ids))]
+                    try:
+                        deleted, freed = attempt(chunk)
+                    except (sqlite3.Error, OSError) as exc:
+                        self._rollback()
+                        if not _is_disk_full(exc):
+                            raise SpoolError(f"spool delete failed ({exc})") from None
+                        if not self.disk_full:
+                            # The disk just filled up: spend the reserve on small deletes from here on.
+                            self._release_reserve()
+                            self.disk_full = True
+                            continue
+                        if len(chunk) == DELETE_CHUNK and self._release_reserve():
+                            continue
+                        raise SpoolError(f"spool delete failed ({exc}), with no room left") from None
                     self._bytes -= freed
                     self._count -= deleted
                     total += deleted
                     start += len(chunk)
                     if self.disk_full:
-                        self._checkpoint()
+                        self._checkpoint("PASSIVE")  # the WAL keeps its room for the next chunk
             finally:
                 self._db.execute("PRAGMA synchronous=FULL")
             self._recover_reserve()
@@ -556,20 +576,22 @@ class Spool:
     def purge(self, max_age: float, now: float | None = None) -> int:
         """Delete envelopes older than `max_age` seconds, acknowledged or not; counted as `purged`."""
         cutoff = (time.time() if now is None else now) - max_age
+
+        def attempt() -> tuple[int, int]:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM envelopes WHERE created_at < ?", (cutoff,)
+            ).fetchone()
+            self._db.execute("DELETE FROM envelopes WHERE created_at < ?", (cutoff,))
+            self._bump("purged", row[0])
+            self._db.execute("COMMIT")
+            return int(row[0]), int(row[1])
+
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                row = self._db.execute(
-                    "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM envelopes WHERE created_at < ?", (cutoff,)
-                ).fetchone()
-                self._db.execute("DELETE FROM envelopes WHERE created_at < ?", (cutoff,))
-                self._bump("purged", row[0])
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise SpoolError(f"spool purge failed ({exc})") from None
+            row = self._with_room("purge", attempt)  # a purge frees room: on a full disk the reserve pays for it
             self._count -= row[0]
             self._bytes -= row[1]
+            self._recover_reserve()
         if row[0]:
             logger.warning("retention: purged %d envelope(s) older than %.0f s", row[0], max_age)
         return int(row[0])

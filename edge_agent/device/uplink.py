@@ -307,6 +307,7 @@ class Uplink:
             elif kind == "disconnect":
                 logger.warning("uplink: connection lost (%s)", _rc_name(value))
                 self._retry.extend(self._take_inflight())
+                self._delete_later += to_delete  # receipted before the connection went: deleted at the next turn
                 return False
         if sent_ok:
             # Bookkeeping for a restart only (what is in flight is tracked here): a failed write costs a resend

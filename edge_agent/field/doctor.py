@@ -387,6 +387,19 @@ class Doctor:
         except (ssl.SSLError, OSError) as exc:
             self.add("broker", Status.FAIL, *_handshake_failure(exc, port))
             return
+        from edge_agent.device.agent import running_instance
+
+        daemon = running_instance(self.cfg.spool_path)
+        if daemon is not None:
+            # The broker makes the certificate's CN the client id: an MQTT connection with this device's certificate
+            # would take over the running daemon's session (and the receipts queued in it).
+            self.add(
+                "broker",
+                Status.PASS,
+                f"{host}:{port} TLS {version} handshake done; the MQTT check is the running daemon's "
+                f"(pid {daemon}): its status message and metrics show its connection",
+            )
+            return
         self._mqtt_publish(ctx, host, port, str(version))
 
     def _mqtt_publish(self, ctx: ssl.SSLContext, host: str, port: int, tls_version: str) -> None:

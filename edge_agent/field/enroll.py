@@ -53,8 +53,11 @@ REQUEST_TYPE = "edge-agent-enrolment-request"
 BUNDLE_TYPE = "edge-agent-enrolment-bundle"
 # MQTT identities that are not devices (see the ACL), and the first level of the discovery topics.
 RESERVED_IDS = {"ingest", "admin", "city", "broker", "monitor", "dispatch", "homeassistant"}
-# Ingest workers are ingest-1, ingest-2, ... (one identity each: the broker makes the CN the client id).
-RESERVED_ID_RE = re.compile(r"^ingest-\d+$")
+# Every city-side connection has an identity of its own (the broker makes the CN the client id): ingest-1,
+# ingest-2, ... and further ones per role (`city identity`: city-*, dispatch-*, monitor-*). No device may be
+# named like one, or the broker's ACL would give it that role's rights.
+RESERVED_ID_RE = re.compile(r"^(ingest|city|dispatch|monitor)-[a-z0-9-]+$")
+SERVICE_ROLES = ("ingest", "city", "dispatch", "monitor")
 DEFAULT_INGEST_WORKERS = 4
 
 
@@ -355,6 +358,40 @@ class CityDir:
         self.revoke(device_id, keep=cert.serial_number, unregister=False)
         return self.bundle(device_id, cert)
 
+    def add_identity(self, name: str) -> Identity:
+        """Issue one more city-side identity (a second monitor, dispatch console, tool or ingest worker) and give
+        it its role's block in broker/acl; the role is the name's first part (``monitor-ha``: monitor). The broker
+        makes the certificate's CN the client id, so two clients must never share one identity."""
+        from edge_agent.local.localbroker import render_acl
+        from edge_agent.paths import package_data_dir
+        from edge_agent.protocol.crypto.pki import issue as issue_cert
+        from edge_agent.protocol.crypto.pki import write_cert, write_tls_key
+
+        role = name.split("-", 1)[0]
+        if role not in SERVICE_ROLES or not RESERVED_ID_RE.match(name):
+            raise InvalidInputError(
+                f"identity {name!r}: name it after its role, e.g. monitor-ha, dispatch-2, city-tools, ingest-5"
+            )
+        settings = self.settings
+        workers = int(settings.get("ingest_workers", 1))
+        more: dict[str, str] = dict(settings.get("identities", {}))
+        if name in more or (role == "ingest" and name in {f"ingest-{n}" for n in range(1, workers + 1)}):
+            raise InvalidInputError(f"identity {name!r} exists already in {self.root}")
+        if (self.devices_dir / f"{name}.pub").exists():
+            raise InvalidInputError(f"{name!r} is an enrolled device's id: choose another name")
+        ca_key, ca_cert = load_tls_key(self.root / "ca" / "ca.key"), load_cert(self.root / "ca" / "ca.pem")
+        key, cert = issue_cert(ca_key, ca_cert, name)
+        identity = Identity(self.root / role / f"{name}.pem", self.root / role / f"{name}.key")
+        write_tls_key(identity.key, key)
+        write_cert(identity.cert, cert)
+        more[name] = role
+        settings["identities"] = more
+        (self.root / "city.json").write_text(json.dumps(settings, indent=2) + "\n")
+        template = (package_data_dir("_broker", "docs/mosquitto") / "acl").read_text()
+        acl = self.root / "broker" / "acl"
+        acl.write_text(render_acl(template, str(settings.get("topic_prefix", "alpr")), workers, more))
+        return identity
+
     def revoke(self, device_id: str, keep: int | None = None, unregister: bool = True) -> list[int]:
         """Revoke every certificate issued to `device_id` (but `keep`); returns the serials newly revoked.
 
@@ -427,7 +464,7 @@ def city_init(
     write_tls_key(root / "broker" / "broker.key", broker_key)
     write_cert(root / "broker" / "broker.pem", broker_cert)
     services = [("ingest", f"ingest-{n}") for n in range(1, ingest_workers + 1)]
-    services += [(name, name) for name in ("city", "dispatch", "monitor")]
+    services += [(name, name) for name in ("city", "dispatch", "monitor")] + [("city", "city-ha")]
     for folder, service in services:
         key, cert = issue_cert(ca_key, ca_cert, service)
         write_tls_key(root / folder / f"{service}.key", key)
@@ -437,10 +474,11 @@ def city_init(
         "broker": {"host": broker_host, "port": broker_port},
         "topic_prefix": topic_prefix,
         "ingest_workers": ingest_workers,
+        "identities": {"city-ha": "city"},
     }
     (root / "city.json").write_text(json.dumps(settings, indent=2) + "\n")
     (root / "ingest.yaml").write_text(ingest_yaml(broker_host, broker_port, topic_prefix))
-    _broker_config(root, broker_port, topic_prefix, broker_user, ingest_workers)
+    _broker_config(root, broker_port, topic_prefix, broker_user, ingest_workers, {"city-ha": "city"})
     return CityDir(root)
 
 
@@ -452,7 +490,7 @@ def _is_ip(name: str) -> bool:
     return True
 
 
-def _broker_config(root: Path, port: int, prefix: str, run_as: str, ingest_workers: int) -> None:
+def _broker_config(root: Path, port: int, prefix: str, run_as: str, ingest_workers: int, more: dict[str, str]) -> None:
     """broker/mosquitto.conf and broker/acl from the shipped templates, every placeholder filled."""
     from string import Template
 
@@ -462,7 +500,7 @@ def _broker_config(root: Path, port: int, prefix: str, run_as: str, ingest_worke
     templates = package_data_dir("_broker", "docs/mosquitto")
     broker = root / "broker"
     (broker / "data").mkdir(parents=True, exist_ok=True)
-    (broker / "acl").write_text(render_acl((templates / "acl").read_text(), prefix, ingest_workers))
+    (broker / "acl").write_text(render_acl((templates / "acl").read_text(), prefix, ingest_workers, more))
     conf = Template((templates / "mosquitto.conf").read_text()).substitute(
         acl_file=(broker / "acl").resolve(),
         persistence_dir=(broker / "data").resolve(),

@@ -50,19 +50,31 @@ def free_port() -> int:
 LOCAL_INGEST_WORKERS = 8
 
 
-def render_acl(template: str, prefix: str, ingest_workers: int) -> str:
-    """The ACL template with `$prefix` filled and its `user ingest-1` block repeated for ingest-2 ... ingest-N.
+# The template's user block each role's identities share (the role's first identity names it).
+ROLE_BLOCKS = {"ingest": "ingest-1", "city": "city", "dispatch": "dispatch", "monitor": "monitor"}
 
-    Each ingest worker connects with its own certificate, because the broker makes the CN the client id.
+
+def render_acl(template: str, prefix: str, ingest_workers: int, more: dict[str, str] | None = None) -> str:
+    """The ACL template with `$prefix` filled and a user block for every identity: ingest-1 ... ingest-N, and each
+    further identity in `more` (name -> role) with its role's rights, placed after its role's block.
+
+    Every connection has a certificate of its own, because the broker makes the CN the client id.
     """
     if ingest_workers < 1:
         raise ValueError("a city needs at least one ingest worker")
-    text = Template(template).substitute(prefix=prefix)
-    start = text.index("user ingest-1\n")
-    end = text.index("\n\n", start) + 1
-    block = text[start:end]
-    more = "".join("\n" + block.replace("user ingest-1\n", f"user ingest-{n}\n") for n in range(2, ingest_workers + 1))
-    return text[:end] + more + text[end:]
+    extra: dict[str, list[str]] = {role: [] for role in ROLE_BLOCKS}
+    extra["ingest"] = [f"ingest-{n}" for n in range(2, ingest_workers + 1)]
+    for name, role in sorted((more or {}).items()):
+        extra[role].append(name)
+    out = []
+    for paragraph in Template(template).substitute(prefix=prefix).rstrip("\n").split("\n\n"):
+        out.append(paragraph)
+        for role, first in ROLE_BLOCKS.items():
+            head = f"user {first}\n"
+            if head in paragraph + "\n":
+                block = paragraph[paragraph.index(head.rstrip("\n")) :]
+                out += [block.replace(f"user {first}", f"user {name}", 1) for name in extra[role]]
+    return "\n\n".join(out) + "\n"
 
 
 def render_config(

@@ -560,10 +560,30 @@ def test_service_identities_are_not_device_ids() -> None:
     from edge_agent.errors import InvalidInputError
     from edge_agent.field.enroll import check_device_id
 
-    for name in ("ingest", "ingest-1", "ingest-12", "city", "dispatch", "monitor"):
+    for name in ("ingest", "ingest-1", "ingest-12", "city", "city-ha", "dispatch", "dispatch-2", "monitor-ha"):
         with pytest.raises(InvalidInputError, match="reserved"):
             check_device_id(name)
-    assert check_device_id("ingest-east") == "ingest-east"  # not a worker identity
+    assert check_device_id("cam-ingest-1") == "cam-ingest-1"
+
+
+def test_city_identity_gives_a_second_monitor_its_own_certificate_and_rights(tmp_path: Path) -> None:
+    """Two clients may not share an identity (the broker makes the CN the client id): a second dashboard gets one
+    of its own, with the monitor's rights in the ACL."""
+    from edge_agent.protocol.crypto.pki import common_name, load_cert
+
+    city_dir = tmp_path / "city"
+    assert cli("city", "init", str(city_dir), "--broker-host", "localhost").returncode == 0
+    done = cli("city", "identity", "monitor-ha", "--city", str(city_dir))
+    assert done.returncode == 0, done.stderr
+    assert common_name(load_cert(city_dir / "monitor" / "monitor-ha.pem")) == "monitor-ha"
+    acl = (city_dir / "broker" / "acl").read_text()
+    block = acl[acl.index("user monitor-ha\n") :].split("\n\n")[0].splitlines()
+    assert block == ["user monitor-ha", "topic read alpr/v1/+/status", "topic read homeassistant/#"]
+    assert "user ingest-4\n" in acl and "user city-ha\n" in acl
+    again = cli("city", "identity", "monitor-ha", "--city", str(city_dir))
+    assert again.returncode == 2 and "exists already" in again.stderr
+    wrong = cli("city", "identity", "cam-9", "--city", str(city_dir))
+    assert wrong.returncode == 2 and "name it after its role" in wrong.stderr
 
 
 def test_device_certificates_live_a_year_at_most(city: City, tmp_path: Path) -> None:
@@ -583,3 +603,24 @@ def test_device_certificates_live_a_year_at_most(city: City, tmp_path: Path) -> 
     assert 89 < lifetime(str(short.device_cert_pem)) < 91
     with pytest.raises(InvalidInputError, match="1 to 397 days"):
         city.dir.enroll("cam-7", make_request("cam-7", tmp_path / "c"), replace=True, days=825)
+
+
+def test_doctor_leaves_a_running_daemons_session_alone(city: City, provisioned: Path) -> None:
+    """The broker makes the certificate's CN the client id, so doctor connecting over MQTT with the device's
+    certificate would throw the running daemon off and wipe its session: with the daemon up it stops at TLS."""
+    from edge_agent.device.agent import hold_instance_lock
+
+    state = Path(yaml.safe_load(provisioned.read_text())["device"]["state_dir"])
+    lock = hold_instance_lock(state / "spool.db")  # what a running daemon holds
+    pki = city.dir.local_pki()
+    assert pki.monitor is not None
+    watcher = TestClient(city.broker, pki, pki.monitor, "watcher")
+    try:
+        watcher.subscribe_wait("alpr/v1/cam-7/status")
+        done = cli("doctor", "--config", str(provisioned), "--json", "--camera-seconds", "1", "--skip", "camera")
+        broker = {c["name"]: c for c in json.loads(done.stdout)["checks"]}["broker"]
+        assert broker["status"] == "pass" and "the MQTT check is the running daemon's" in broker["detail"]
+        assert not watcher.wait_messages(1, timeout=1.0)  # doctor published nothing as cam-7
+    finally:
+        watcher.close()
+        lock.close()

@@ -49,6 +49,7 @@ SCRIPT = textwrap.dedent(
     out["free_before_delete"] = os.statvfs(root).f_bavail
     out["deleted_while_full"] = spool.delete(ids[:250])
     out["released_for_delete"] = sum("released the spool's reserve" in n for n in notes)
+    out["full_after_delete"] = spool.disk_full
     fill()
     spool.mark_sent(ids[250:280])
     out["full_after_mark"] = spool.disk_full
@@ -92,6 +93,7 @@ def test_acknowledged_reads_leave_a_spool_on_a_full_disk(tmp_path: Path) -> None
     assert out["filler_stopped"] == "ENOSPC" and out["free_before_delete"] == 0
     # The disk is full: a receipt's deletes still go through (the reserve pays for them) ...
     assert out["deleted_while_full"] == 250 and out["released_for_delete"] == 1
+    assert out["full_after_delete"] is True  # the reserve is not taken back from a disk that is still full
     # ... the bookkeeping of reads in flight goes on, and while the reserve is spent the spool says the disk is full.
     assert out["full_after_mark"] is True
     assert out["depth_while_full"] in (50, 51)  # 51 when the new read found room

@@ -342,13 +342,21 @@ class IngestService:
     def _announce(self, status: tuple[str, str, str, float]) -> None:
         """Home Assistant discovery for a camera, the first time this worker stores one of its statuses (retained
         on the broker, so announcing again after a restart changes nothing). Status topics are the devices' own
-        (the broker's ACL), so only enrolled cameras are announced; the configs read named status fields only."""
+        (the broker's ACL), and only a device with a registered signing key is announced; the configs read named
+        status fields only."""
         device_id, _, payload, _ = status
-        if not self.cfg.homeassistant or device_id in self._announced or self._client is None:
+        if not self.cfg.homeassistant or device_id in self._announced or self._client is None or not payload:
+            return
+        # Service identities may write a status topic of their own (the ACL's per-client patterns): only a device
+        # whose signing key is registered is a camera.
+        if not self.registry.keys_for(device_id):
             return
         from edge_agent.city.homeassistant import discovery
 
-        location = json.loads(payload).get("location")
+        try:
+            location = json.loads(payload).get("location")
+        except (ValueError, AttributeError):
+            return
         messages = discovery(device_id, self.cfg.topic_prefix, location if isinstance(location, str) else None)
         for topic, message in messages.items():
             self._client.publish(topic, message, qos=1, retain=True)

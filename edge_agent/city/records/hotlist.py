@@ -98,7 +98,8 @@ def _entry(row: dict[str, Any], now: datetime) -> Entry:
             raise ValueError(f"{key} is longer than 200 characters")
     expires = (row.get("expires") or "").strip()
     try:
-        at = datetime.fromisoformat(expires)
+        # Python 3.10's fromisoformat does not take a trailing Z (3.11's does).
+        at = datetime.fromisoformat(expires[:-1] + "+00:00" if expires.endswith(("Z", "z")) else expires)
     except ValueError:
         raise ValueError(f"expires {expires!r} is not a date (YYYY-MM-DD or an ISO 8601 time)") from None
     if at.tzinfo is None:
