@@ -519,9 +519,15 @@ class Spool:
 
     def reset_sent(self) -> int:
         """At start-up: everything sent but not acknowledged goes back to pending (resent with the same ids)."""
+
+        def attempt() -> int:
+            self._db.execute("BEGIN IMMEDIATE")
+            count = self._db.execute("UPDATE envelopes SET state = ? WHERE state = ?", (PENDING, SENT)).rowcount
+            self._db.execute("COMMIT")
+            return int(count)
+
         with self._lock:
-            cur = self._db.execute("UPDATE envelopes SET state = ? WHERE state = ?", (PENDING, SENT))
-            return cur.rowcount
+            return self._with_room("update", attempt)
 
     def delete(self, read_ids: Sequence[bytes]) -> int:
         """Delete acknowledged envelopes; ids not in the spool are ignored. Returns how many were deleted."""

@@ -123,7 +123,9 @@ class Uplink:
 
     def start(self) -> None:
         """Start the uplink thread."""
-        self.spool.reset_sent()
+        # Bookkeeping only (the pump resends everything from the first read on, whatever its state): a disk with
+        # no room for it must not keep the daemon from starting.
+        self._spool_write(lambda _: self.spool.reset_sent(), [])
         self._thread = threading.Thread(target=self._run, name="uplink", daemon=True)
         self._thread.start()
 
