@@ -249,6 +249,17 @@ def cmd_city_identity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_city_renew(args: argparse.Namespace) -> int:
+    """New certificates for the broker and the city's service identities, from the same keys."""
+    from edge_agent.field.enroll import CityDir
+
+    city = CityDir(Path(args.city))
+    renewed = city.renew_services()
+    print(f"renewed {len(renewed)} certificate(s) for 397 days: {', '.join(renewed)}")
+    print("restart the broker and the city's services to load them; devices keep their own (re-enrol to renew)")
+    return EXIT_OK
+
+
 def cmd_city_revoke(args: argparse.Namespace) -> int:
     """Revoke a device: its certificates into the CRL, its signing key out of the ingest's registry."""
     from edge_agent.field.enroll import CityDir
@@ -538,6 +549,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.add_argument("name", metavar="NAME", help="named after its role: monitor-ha, dispatch-2, city-tools, ingest-5")
     p.add_argument("--city", required=True, metavar="DIR", help="the directory made by `city init`")
     p.set_defaults(func=cmd_city_identity)
+    p = city_sub.add_parser(
+        "renew", help="new certificates for the broker and the city's service identities (same keys, 397 days)"
+    )
+    p.add_argument("--city", required=True, metavar="DIR", help="the directory made by `city init`")
+    p.set_defaults(func=cmd_city_renew)
     p = city_sub.add_parser("revoke", help="revoke a device's certificates (CRL) and remove its signing key")
     p.add_argument("device_id", metavar="DEVICE_ID", help="the device to revoke")
     p.add_argument("--city", required=True, metavar="DIR", help="the directory made by `city init`")

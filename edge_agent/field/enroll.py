@@ -392,6 +392,35 @@ class CityDir:
         acl.write_text(render_acl(template, str(settings.get("topic_prefix", "alpr")), workers, more))
         return identity
 
+    def renew_services(self) -> list[str]:
+        """New certificates, from the same keys, for the broker and every city-side identity (they live 397 days,
+        like a device's); the broker's keeps its names. Returns what was renewed."""
+        from cryptography import x509
+
+        from edge_agent.protocol.crypto.pki import write_cert
+
+        ca_key, ca_cert = load_tls_key(self.root / "ca" / "ca.key"), load_cert(self.root / "ca" / "ca.pem")
+        renewed = []
+        pems = sorted((self.root / "broker").glob("broker.pem"))
+        for role in (*SERVICE_ROLES, "ingest"):
+            pems += sorted((self.root / role).glob("*.pem"))
+        for pem in dict.fromkeys(pems):
+            old = load_cert(pem)
+            key = load_tls_key(pem.with_suffix(".key"))
+            server = pem.parent.name == "broker"
+            dns: list[str] = []
+            ips: list[str] = []
+            if server:
+                san = old.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                dns = san.get_values_for_type(x509.DNSName)
+                ips = [str(a) for a in san.get_values_for_type(x509.IPAddress)]
+            cert = sign_csr(
+                ca_key, ca_cert, make_csr(key, common_name(old)), server=server, dns_names=dns, ip_addresses=ips
+            )
+            write_cert(pem, cert)
+            renewed.append(common_name(old))
+        return renewed
+
     def revoke(self, device_id: str, keep: int | None = None, unregister: bool = True) -> list[int]:
         """Revoke every certificate issued to `device_id` (but `keep`); returns the serials newly revoked.
 

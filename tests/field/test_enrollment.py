@@ -624,3 +624,26 @@ def test_doctor_leaves_a_running_daemons_session_alone(city: City, provisioned: 
     finally:
         watcher.close()
         lock.close()
+
+
+def test_city_renew_gives_the_broker_and_services_new_certificates_from_the_same_keys(tmp_path: Path) -> None:
+    """Service certificates live 397 days like a device's: the city renews them before the broker's lapses and
+    every camera falls off."""
+    from cryptography import x509
+
+    from edge_agent.protocol.crypto.pki import key_matches_cert, load_cert
+
+    city_dir = tmp_path / "city"
+    init = cli("city", "init", str(city_dir), "--broker-host", "mqtt.city.example", "--broker-host", "10.0.0.5")
+    assert init.returncode == 0, init.stderr
+    before = {p: load_cert(p).serial_number for p in city_dir.glob("*/*.pem") if p.parent.name != "ca"}
+    done = cli("city", "renew", "--city", str(city_dir))
+    assert done.returncode == 0, done.stderr
+    assert "renewed 9 certificate(s)" in done.stdout  # broker, ingest-1..4, city, city-ha, dispatch, monitor
+    for pem, serial in before.items():
+        assert load_cert(pem).serial_number != serial, pem
+        assert key_matches_cert(pem.with_suffix(".key"), pem), pem
+    broker = load_cert(city_dir / "broker" / "broker.pem")
+    san = broker.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["mqtt.city.example"]
+    assert [str(a) for a in san.get_values_for_type(x509.IPAddress)] == ["10.0.0.5"]

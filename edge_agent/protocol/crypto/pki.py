@@ -46,7 +46,7 @@ def _now() -> dt.datetime:
 # Device, service and broker certificates: 397 days, the longest lifetime public TLS allows, so that a stolen
 # key stops working within about a year even if nobody revokes it. Devices renew by re-enrolment (a new request
 # from the same keys, `city enroll`, the bundle imported); doctor warns 30 days ahead and the status message
-# carries the days left. The CA lives ten years.
+# carries the days left. The broker and the city's services renew with `city renew`. The CA lives ten years.
 CERT_DAYS = 397
 
 
