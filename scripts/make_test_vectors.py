@@ -99,21 +99,19 @@ def build(existing_envelope: str | None, existing_aes: str | None = None) -> dic
         box=(812, 604, 148, 52),
         models={"detector": "1.0.0", "reader": "1.0.0"},
     )
-    suite = Suite.X25519_SHA256_CHACHA20POLY1305
-    header = EnvelopeHeader(suite, key_id(city), key_id(device), read.read_id, 42, read.device_id).encode()
-    if existing_envelope is None:
-        envelope = Sealer(read.device_id, device, city.public_key(), suite).seal(read, 42)
-    else:
-        envelope = bytes.fromhex(existing_envelope)
+
+    def sealed(suite: Suite, seq: int, existing: str | None) -> tuple[bytes, bytes]:
+        """(header, envelope) of the read sealed with `suite` at `seq`; the recorded sealing when there is one."""
+        header = EnvelopeHeader(suite, key_id(city), key_id(device), read.read_id, seq, read.device_id).encode()
+        if existing is not None:
+            return header, bytes.fromhex(existing)
+        return header, Sealer(read.device_id, device, city.public_key(), suite).seal(read, seq)
+
+    header, envelope = sealed(Suite.X25519_SHA256_CHACHA20POLY1305, 42, existing_envelope)
     ct_len = struct.unpack_from(">I", envelope, len(header))[0]
     signed = envelope[: len(header) + 4 + ct_len]
     ciphertext = envelope[len(header) + 4 : len(header) + 4 + ct_len]
-    aes = Suite.X25519_SHA256_AES128GCM
-    aes_header = EnvelopeHeader(aes, key_id(city), key_id(device), read.read_id, 43, read.device_id).encode()
-    if existing_aes is None:
-        aes_envelope = Sealer(read.device_id, device, city.public_key(), aes).seal(read, 43)
-    else:
-        aes_envelope = bytes.fromhex(existing_aes)
+    aes_header, aes_envelope = sealed(Suite.X25519_SHA256_AES128GCM, 43, existing_aes)
     status = {
         "v": 1, "device_id": "cam-0001", "state": "online", "ts_ms": 1795000003000, "version": "0.1.0",
         "location": "Elm St northbound", "models": {"detector": "1.2.0", "reader": "reader-20261206-293bb51f"},
@@ -140,7 +138,7 @@ def build(existing_envelope: str | None, existing_aes: str | None = None) -> dic
             "receipt_key_id": key_id(receipt).hex(),
         },
         "envelope": {
-            "suite": int(suite),
+            "suite": int(Suite.X25519_SHA256_CHACHA20POLY1305),
             "seq": 42,
             "device_id": read.device_id,
             "read_id": read.read_id.hex(),
@@ -155,7 +153,7 @@ def build(existing_envelope: str | None, existing_aes: str | None = None) -> dic
         },
         "envelope_aes128gcm": {
             "note": "The same read sealed with suite 0x02 (HPKE AEAD AES-128-GCM), sequence number 43.",
-            "suite": int(aes),
+            "suite": int(Suite.X25519_SHA256_AES128GCM),
             "seq": 43,
             "header": aes_header.hex(),
             "hpke_info": (ENVELOPE_CONTEXT + aes_header).hex(),
