@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +141,30 @@ def soak(args: argparse.Namespace, root: Path, disk: bool) -> int:
     config = city.write_yaml(device, root / "device.yaml")
     daemon = Daemon(config, root / "device.log")
     daemon.start()
-    kinds = ["device_kill", "device_term", "device_pause", "broker_kill", "broker_stop", "broker_pause",
-             "ingest_kill", "ingest_term", "ingest_pause"] + (["disk_full"] if disk else [])  # fmt: skip
+
+    def pause(pid: int | None, sig: int) -> None:
+        if pid is not None:
+            os.kill(pid, sig)
+
+    # kind -> (cause, mend, longest hold in seconds): each fault is caused, held a random while, then mended.
+    faults_by_kind: dict[str, tuple[Callable[[], object], Callable[[], object], float]] = {
+        "device_kill": (daemon.kill, daemon.start, 1.0),
+        "device_term": (daemon.terminate, daemon.start, 1.0),
+        "device_pause": (lambda: daemon.signal(signal.SIGSTOP), lambda: daemon.signal(signal.SIGCONT), 1.0),
+        "broker_kill": (city.broker.kill, city.broker.start, 1.0),
+        "broker_stop": (city.broker.stop, city.broker.start, 1.0),
+        "broker_pause": (
+            lambda: pause(city.broker.pid, signal.SIGSTOP),
+            lambda: pause(city.broker.pid, signal.SIGCONT),
+            1.0,
+        ),
+        "ingest_kill": (ingest.kill, ingest.start, 1.0),
+        "ingest_term": (ingest.stop, ingest.start, 1.0),
+        "ingest_pause": (lambda: pause(ingest.pid, signal.SIGSTOP), lambda: pause(ingest.pid, signal.SIGCONT), 1.0),
+    }
+    if disk:
+        faults_by_kind["disk_full"] = (lambda: fill(state), (state / "filler").unlink, 3.0)
+    kinds = list(faults_by_kind)
     faults: collections.Counter[str] = collections.Counter()
     restarts = 0
     started = time.monotonic()
@@ -154,45 +177,10 @@ def soak(args: argparse.Namespace, root: Path, disk: bool) -> int:
                 restarts += 1
                 daemon.start()
             kind = rng.choice(kinds)
-            hold = rng.uniform(0.0, 1.0)
-            if kind == "device_kill":
-                daemon.kill()
-                time.sleep(hold)
-                daemon.start()
-            elif kind == "device_term":
-                daemon.terminate()
-                time.sleep(hold)
-                daemon.start()
-            elif kind == "device_pause":
-                daemon.signal(signal.SIGSTOP)
-                time.sleep(hold)
-                daemon.signal(signal.SIGCONT)
-            elif kind == "broker_kill":
-                city.broker.kill()
-                time.sleep(hold)
-                city.broker.start()
-            elif kind == "broker_stop":
-                city.broker.stop()
-                time.sleep(hold)
-                city.broker.start()
-            elif kind in ("broker_pause", "ingest_pause"):
-                pid = city.broker.pid if kind == "broker_pause" else ingest.pid
-                if pid is not None:
-                    os.kill(pid, signal.SIGSTOP)
-                    time.sleep(hold)
-                    os.kill(pid, signal.SIGCONT)
-            elif kind == "ingest_kill":
-                ingest.kill()
-                time.sleep(hold)
-                ingest.start()
-            elif kind == "ingest_term":
-                ingest.stop()
-                time.sleep(hold)
-                ingest.start()
-            elif kind == "disk_full":
-                fill(state)
-                time.sleep(hold * 3)
-                (state / "filler").unlink()
+            cause, mend, hold = faults_by_kind[kind]
+            cause()
+            time.sleep(hold * rng.uniform(0.0, 1.0))
+            mend()
             faults[kind] += 1
             if (n + 1) % 100 == 0:
                 print(f"soak: {n + 1} faults in {time.monotonic() - started:.0f} s", flush=True)
