@@ -35,7 +35,10 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
+
+from training.reader_data import plate_rows  # noqa: E402
 
 from edge_agent.device.vision.pipeline import read_views  # noqa: E402
 from edge_agent.device.vision.reader import PlateReader  # noqa: E402
@@ -48,14 +51,11 @@ PLATE_TEXT = re.compile(r"^[A-Z0-9]{4,9}$")
 
 
 def _boxes(folder: Path) -> dict[tuple[str, int], tuple[float, float, float, float]]:
-    """(image, plate index) -> box, the index counting a photo's rows in labels.csv (label_teacher.py's rule)."""
-    out = {}
-    seen: dict[str, int] = {}
-    with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            index = seen[r["image"]] = seen.get(r["image"], -1) + 1
-            out[(r["image"], index)] = (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"]))
-    return out
+    """(image, plate index) -> box."""
+    return {
+        (r["image"], index): (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"]))
+        for r, index in plate_rows(folder)
+    }
 
 
 def _cell(

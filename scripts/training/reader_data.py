@@ -73,6 +73,19 @@ def _held_out(key: str, share: float) -> bool:
     return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
+def plate_rows(folder: Path) -> list[tuple[dict[str, str], int]]:
+    """A dataset's labels.csv rows, each with its plate's place among its photo's rows (a photo may hold several
+    plates; label_teacher.py names them the same way)."""
+    with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    seen: dict[str, int] = {}
+    out = []
+    for r in rows:
+        seen[r["image"]] = seen.get(r["image"], -1) + 1
+        out.append((r, seen[r["image"]]))
+    return out
+
+
 def _label_texts(labels: Path) -> dict[str, dict[tuple[str, int], str]]:
     """set -> {(image, plate index): text}, from a folder of per-set CSVs or one checked-labels CSV with a `set`
     column (label_review.py's ``checked.csv``)."""
@@ -110,11 +123,7 @@ def teacher_split(root: Path, labels: Path) -> tuple[list[RealPlate], list[RealP
         if texts is None:
             continue
         folder = root / name
-        with (folder / "labels.csv").open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        seen: dict[str, int] = {}
-        for r in rows:
-            index = seen[r["image"]] = seen.get(r["image"], -1) + 1
+        for r, index in plate_rows(folder):
             text = texts.get((r["image"], index))
             if text is None:
                 continue
