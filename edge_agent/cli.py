@@ -252,10 +252,11 @@ def cmd_city_identity(args: argparse.Namespace) -> int:
 def cmd_city_renew(args: argparse.Namespace) -> int:
     """New certificates for the broker and the city's service identities, from the same keys."""
     from edge_agent.field.enroll import CityDir
+    from edge_agent.protocol.crypto.pki import CERT_DAYS
 
     city = CityDir(Path(args.city))
     renewed = city.renew_services()
-    print(f"renewed {len(renewed)} certificate(s) for 397 days: {', '.join(renewed)}")
+    print(f"renewed {len(renewed)} certificate(s) for {CERT_DAYS} days: {', '.join(renewed)}")
     print("restart the broker and the city's services to load them; devices keep their own (re-enrol to renew)")
     return EXIT_OK
 

@@ -36,6 +36,7 @@ from pydantic import ValidationError
 
 from edge_agent.config import DEVICE_ID_RE, UplinkConfig
 from edge_agent.errors import InvalidInputError, KeyFileError
+from edge_agent.local.localbroker import ROLE_BLOCKS, render_acl
 from edge_agent.protocol.crypto import keys
 from edge_agent.protocol.crypto.pki import (
     CERT_DAYS,
@@ -57,7 +58,7 @@ RESERVED_IDS = {"ingest", "admin", "city", "broker", "monitor", "dispatch", "hom
 # ingest-2, ... and further ones per role (`city identity`: city-*, dispatch-*, monitor-*). No device may be
 # named like one, or the broker's ACL would give it that role's rights.
 RESERVED_ID_RE = re.compile(r"^(ingest|city|dispatch|monitor)-[a-z0-9-]+$")
-SERVICE_ROLES = ("ingest", "city", "dispatch", "monitor")
+SERVICE_ROLES = tuple(ROLE_BLOCKS)
 DEFAULT_INGEST_WORKERS = 4
 
 
@@ -362,7 +363,6 @@ class CityDir:
         """Issue one more city-side identity (a second monitor, dispatch console, tool or ingest worker) and give
         it its role's block in broker/acl; the role is the name's first part (``monitor-ha``: monitor). The broker
         makes the certificate's CN the client id, so two clients must never share one identity."""
-        from edge_agent.local.localbroker import render_acl
         from edge_agent.paths import package_data_dir
         from edge_agent.protocol.crypto.pki import issue as issue_cert
         from edge_agent.protocol.crypto.pki import write_cert, write_tls_key
@@ -401,10 +401,10 @@ class CityDir:
 
         ca_key, ca_cert = load_tls_key(self.root / "ca" / "ca.key"), load_cert(self.root / "ca" / "ca.pem")
         renewed = []
-        pems = sorted((self.root / "broker").glob("broker.pem"))
-        for role in (*SERVICE_ROLES, "ingest"):
+        pems = [self.root / "broker" / "broker.pem"]
+        for role in SERVICE_ROLES:
             pems += sorted((self.root / role).glob("*.pem"))
-        for pem in dict.fromkeys(pems):
+        for pem in pems:
             old = load_cert(pem)
             key = load_tls_key(pem.with_suffix(".key"))
             server = pem.parent.name == "broker"
@@ -523,7 +523,6 @@ def _broker_config(root: Path, port: int, prefix: str, run_as: str, ingest_worke
     """broker/mosquitto.conf and broker/acl from the shipped templates, every placeholder filled."""
     from string import Template
 
-    from edge_agent.local.localbroker import render_acl
     from edge_agent.paths import package_data_dir
 
     templates = package_data_dir("_broker", "docs/mosquitto")
