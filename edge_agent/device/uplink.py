@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
@@ -45,6 +45,7 @@ from edge_agent.protocol.crypto.envelope import (
 from edge_agent.protocol.mqtt import describe_connect_failure, new_client, reason_failed, tls_context
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 # While the broker cannot be reached, say so (with what is waiting) this often, not at every retry.
 OFFLINE_NOTE_INTERVAL = 60.0
 
@@ -125,7 +126,7 @@ class Uplink:
         """Start the uplink thread."""
         # Bookkeeping only (the pump resends everything from the first read on, whatever its state): a disk with
         # no room for it must not keep the daemon from starting.
-        self._spool_write(lambda _: self.spool.reset_sent(), [])
+        self._spool_write(self.spool.reset_sent)
         self._thread = threading.Thread(target=self._run, name="uplink", daemon=True)
         self._thread.start()
 
@@ -314,11 +315,11 @@ class Uplink:
         if sent_ok:
             # Bookkeeping for a restart only (what is in flight is tracked here): a failed write costs a resend
             # after a restart, never the session.
-            self._spool_write(self.spool.mark_sent, sent_ok)
+            self._spool_write(lambda: self.spool.mark_sent(sent_ok))
         to_delete = self._delete_later + to_delete
         self._delete_later = []
         if to_delete:
-            deleted = self._spool_write(self.spool.delete, to_delete)
+            deleted = self._spool_write(lambda: self.spool.delete(to_delete))
             if deleted is None:
                 # Kept in memory and tried again at the next turn: the reads are receipted, so nothing is resent.
                 self._delete_later = to_delete
@@ -329,11 +330,11 @@ class Uplink:
                     self._on_deleted(to_delete)
         return client.is_connected()
 
-    def _spool_write(self, write: Callable[[list[bytes]], Any], read_ids: list[bytes]) -> Any:
+    def _spool_write(self, write: Callable[[], T]) -> T | None:
         """A spool write from the pump; a failure (a full disk) is counted and logged now and then, and the
         session goes on. Returns the write's result, or None when it failed."""
         try:
-            return write(read_ids)
+            return write()
         except SpoolError as exc:
             self.counters["spool_write_failures"] += 1
             now = time.monotonic()
@@ -406,7 +407,7 @@ class Uplink:
             del self._awaiting[rid]
         if overdue:
             logger.info("%d read(s) without a receipt for %.0f s: resending", len(overdue), self.cfg.resend_after)
-            self._spool_write(self.spool.mark_pending, overdue)
+            self._spool_write(lambda: self.spool.mark_pending(overdue))
             self._retry.extend(overdue)
 
     def _fill_window(self, client: mqtt.Client) -> None:
