@@ -249,6 +249,15 @@ class ReaderConfig(Section):
         return value
 
 
+class RefinerConfig(Section):
+    """The box refiner: moves each detector box onto the plate's own edges before the plate is read."""
+
+    enabled: bool = Field(
+        True, description="Tighten detector boxes before reading (off: read the detector's boxes as they are)."
+    )
+    model: FilePath | None = Field(None, description="A .tflite file with its .json sidecar; default: shipped.")
+
+
 class MotionConfig(Section):
     """A cheap gate that skips the detector on still frames."""
 
@@ -304,6 +313,7 @@ class VisionConfig(Section):
     threads: int = Field(2, ge=1, le=16, description="Threads per model.")
     detector: DetectorConfig = Field(default_factory=DetectorConfig)
     reader: ReaderConfig = Field(default_factory=ReaderConfig)
+    refiner: RefinerConfig = Field(default_factory=RefinerConfig)
     motion: MotionConfig = Field(default_factory=MotionConfig)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
 

@@ -1,15 +1,17 @@
 """Measure the shipped pipeline end to end on real scenes: `real-scenes-validation` (validation only, AGPL).
 
 Each photo goes through the same code as `edge-agent read IMAGE` (1 thread by default): its detector input
-chosen by the photo's size (readcmd.STILL_INPUTS), the mirrored pass, rectification, five views, beam search. A plate is
+chosen by the photo's size (readcmd.STILL_INPUTS), the mirrored pass, the box refiner, rectification, five views, beam
+search. A plate is
 *found* when a detection overlaps its labelled box at IoU >= 0.5; its reading is the text of the best-overlapping
 detection. Prints, per region and overall: exact-plate and character accuracy, plate-found rate, reading given
 found, the time per photo, and the error anatomy of the plates found but misread (characters inserted at the
 crop's edges or inside, characters dropped at the ends or inside, substitution pairs truth->read).
 
 ``--boxes`` reads the labelled boxes instead of the detector's (the reader's share of the errors: same crop
-margin as the pipeline). ``--reader`` / ``--detector`` evaluate candidate models; ``--formats`` the reader's plate
-formats (as `vision.reader.formats` in the config). The dataset is never copied: nothing derived from its pixels
+margin as the pipeline); ``--no-refine`` reads the detector's boxes without the box refiner. ``--reader`` /
+``--detector`` / ``--refiner`` evaluate candidate models; ``--formats`` the reader's plate formats (as
+`vision.reader.formats` in the config). The dataset is never copied: nothing derived from its pixels
 is written, only figures (``--json``).
 
 Usage: .venv/bin/python scripts/eval_scenes.py [--data DIR] [--regions us,eu,br] [--boxes] [--json out.json]
@@ -39,6 +41,7 @@ from edge_agent.device.vision.detector import PlateDetector, iou  # noqa: E402
 from edge_agent.device.vision.pipeline import VisionPipeline, read_views  # noqa: E402
 from edge_agent.device.vision.readcmd import Reader  # noqa: E402
 from edge_agent.device.vision.reader import OUT_OF_RANGE_CONFIDENCE, PlateReader, TextRead, decode_ctc  # noqa: E402
+from edge_agent.device.vision.refine import PlateRefiner  # noqa: E402
 from edge_agent.device.vision.scoring import char_errors, normalise_plate  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "real-scenes-validation"
@@ -88,6 +91,8 @@ def main() -> int:
     ap.add_argument("--boxes", action="store_true", help="read the labelled boxes instead of the detector's")
     ap.add_argument("--reader", type=Path, default=None, help="reader model (default: the shipped one)")
     ap.add_argument("--detector", type=Path, default=None, help="detector model (default: the shipped one)")
+    ap.add_argument("--refiner", type=Path, default=None, help="box refiner model (default: the shipped one)")
+    ap.add_argument("--no-refine", action="store_true", help="read the detector's boxes as they are (ablation)")
     ap.add_argument("--formats", default=None, help="plate formats, comma-separated (default: the reader's)")
     ap.add_argument("--input-size", default=None, help="detector input HxW, e.g. 320x576 (default: the model's)")
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
@@ -113,19 +118,23 @@ def main() -> int:
     reader = (GreedyReader if args.greedy else PlateReader)(args.reader, **reader_kwargs)
     # The pipeline exactly as `edge-agent read IMAGE` runs it (its detector input chosen by the photo's size),
     # unless --input-size fixes the detector's input.
-    still = Reader(threads=args.threads, reader=reader, detector_model=args.detector)
+    refiner = None if args.no_refine else PlateRefiner(args.refiner, num_threads=args.threads)
+    still = Reader(
+        threads=args.threads, reader=reader, detector_model=args.detector, refiner=refiner, refine=refiner is not None
+    )
     detector = still.detector
     assert detector is not None
     fixed = None
     if args.input_size:
         size = tuple(int(v) for v in args.input_size.split("x"))
         detector = PlateDetector(args.detector, num_threads=args.threads, input_size=size)  # type: ignore[arg-type]
-        fixed = VisionPipeline(detector, reader, rectify=not args.no_rectify)
+        fixed = VisionPipeline(detector, reader, rectify=not args.no_rectify, refiner=refiner)
     total = Tally()
     figures: dict[str, Any] = {
         "mode": "labelled boxes" if args.boxes else "pipeline",
         "reader": reader.contract.version,
         "detector": detector.contract.version,
+        "refiner": refiner.contract.version if refiner is not None and not args.boxes else None,
     }
     for region in [r for r in args.regions.split(",") if r]:
         tally = Tally()
@@ -168,7 +177,10 @@ def main() -> int:
         total.add(tally)
     figures["all"] = total.summary()
 
-    print(f"{figures['mode']}: reader {figures['reader']}, detector {figures['detector']}, {args.threads} thread(s)")
+    print(
+        f"{figures['mode']}: reader {figures['reader']}, detector {figures['detector']}, "
+        f"refiner {figures['refiner'] or 'off'}, {args.threads} thread(s)"
+    )
     print("region  plates  exact%  char%  found%  read|found%  ms/photo p50")
     for name in [*args.regions.split(","), "all"]:
         s = figures[name]

@@ -33,6 +33,7 @@ from edge_agent.device.vision.detector import PlateDetector
 from edge_agent.device.vision.masks import Masker
 from edge_agent.device.vision.pipeline import STAGES, VisionPipeline, crop_plate
 from edge_agent.device.vision.reader import PlateReader
+from edge_agent.device.vision.refine import PlateRefiner
 from edge_agent.device.vision.runtime import TFLiteModel
 from edge_agent.errors import InvalidInputError
 from edge_agent.paths import default_model
@@ -53,7 +54,7 @@ def percentiles(values: list[float]) -> dict[str, Any]:
     }
 
 
-def _timed(fn: Any, inputs: list[np.ndarray], repeats: int) -> list[float]:
+def _timed(fn: Any, inputs: list[Any], repeats: int) -> list[float]:
     """Milliseconds per call of `fn`, cycling through `inputs` (after one warm-up call)."""
     fn(inputs[0])  # warm-up: the first call allocates
     out = []
@@ -108,19 +109,20 @@ def run_vision_bench(threads: int = 1, repeats: int = 200, video: Path = BENCH_V
         suffix = "" if variant == "int8" else "_float"
         det = PlateDetector(default_model(f"plate_detector{suffix}.tflite"), num_threads=threads)
         rdr = PlateReader(default_model(f"plate_reader{suffix}.tflite"), num_threads=threads)
-        crops = [crop_plate(f, d.box) for f in frames for d in det.detect(f)]
-        if not crops:
-            crops = [np.full((40, 144, 3), 180, np.uint8)]
+        ref = PlateRefiner(default_model(f"plate_refiner{suffix}.tflite"), num_threads=threads)
+        found = [(f, d.box) for f in frames for d in det.detect(f)] or [(frames[0], (600.0, 340.0, 80.0, 40.0))]
+        crops = [crop_plate(f, box) for f, box in found]
         det_ms = _timed(det.detect, frames, repeats)
         read_ms = _timed(rdr.read, crops, repeats * 2)
-        size = default_model(f"plate_detector{suffix}.tflite").stat().st_size
-        rsize = default_model(f"plate_reader{suffix}.tflite").stat().st_size
+        refine_ms = _timed(lambda fb, r=ref: r.refine(*fb), found, repeats * 2)
         result[variant] = {
             "detector_ms": percentiles(det_ms),
             "detector_flip": det.flip,
             "reader_ms": percentiles(read_ms),
-            "detector_bytes": size,
-            "reader_bytes": rsize,
+            "refiner_ms": percentiles(refine_ms),
+            "detector_bytes": default_model(f"plate_detector{suffix}.tflite").stat().st_size,
+            "reader_bytes": default_model(f"plate_reader{suffix}.tflite").stat().st_size,
+            "refiner_bytes": default_model(f"plate_refiner{suffix}.tflite").stat().st_size,
         }
         if det.flip:  # still images run the mirrored pass; camera frames by default do not
             single = PlateDetector(default_model(f"plate_detector{suffix}.tflite"), num_threads=threads, flip=False)
@@ -164,9 +166,9 @@ def _loaded_ms(model: TFLiteModel, runs: int = 200, warmup: int = 20) -> float:
     return float(np.percentile(_timed(model.run, [x], runs), 50))
 
 
-def board_facts(detector: PlateDetector, reader: PlateReader) -> dict[str, Any]:
+def board_facts(detector: PlateDetector, reader: PlateReader, refiner: PlateRefiner) -> dict[str, Any]:
     """What ran the bench, and each model's time per call as the bench loaded it (p50 ms of 200 calls): the
-    detector at the daemon's input size and the reader per view (the pipeline reads five views a plate)."""
+    detector at the daemon's input size, the refiner per plate and the reader per view (five views a plate)."""
     runtime = "unknown"
     for package in ("ai-edge-litert", "tflite-runtime", "tensorflow-cpu", "tensorflow"):
         try:
@@ -184,6 +186,7 @@ def board_facts(detector: PlateDetector, reader: PlateReader) -> dict[str, Any]:
         "detector_ms_per_inference": round(detect_ms, 2),
         "detector_passes_per_frame": 2 if detector.flip else 1,
         "reader_ms_per_view": round(read_ms, 3),
+        "refiner_ms_per_plate": round(_loaded_ms(refiner.model), 3),
     }
 
 
@@ -195,6 +198,7 @@ def run_pipeline_bench(
         raise InvalidInputError(f"video {video} not found (bench pipeline needs a video; pass --video FILE)")
     detector = PlateDetector(num_threads=threads, flip=DetectorConfig().flip)  # as the daemon runs it
     reader = PlateReader(num_threads=threads)
+    refiner = PlateRefiner(num_threads=threads)
     decode_runs = [decode_only(video) for _ in range(repeat_decode)]
     frames_decoded = decode_runs[0][0]
     decode_s = statistics.median(s for _, s in decode_runs)
@@ -202,7 +206,7 @@ def run_pipeline_bench(
     cam = CameraConfig.model_validate({"name": "bench", "kind": "replay", "source": str(video)})
     tracker = TrackerConfig() if settled_interval is None else TrackerConfig(settled_interval=settled_interval)
     pipeline = VisionPipeline(
-        detector, reader, masker=Masker(cam.privacy_zones), motion=MotionConfig(), tracker=tracker
+        detector, reader, masker=Masker(cam.privacy_zones), motion=MotionConfig(), tracker=tracker, refiner=refiner
     )
     queue = FrameQueue(cam.queue_size, drop_oldest=False)
     worker = CaptureWorker(cam, ReplaySource(str(video), name="bench", realtime=False), queue)
@@ -241,5 +245,5 @@ def run_pipeline_bench(
         "dropped_frames": queue.dropped,
         "reads": reads,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "board": board_facts(detector, reader),
+        "board": board_facts(detector, reader, refiner),
     }

@@ -105,17 +105,14 @@ class Agent:
         )
         # One interpreter pair per camera: a TFLite interpreter must not be shared between threads.
         models = [models_for(cfg) for _ in cfg.cameras]
-        versions = {
-            "detector": models[0][0].contract.version,
-            "reader": models[0][1].contract.version,
-        }
+        versions = models[0].versions()
         self.seal = SealStage(self.device_id, sealer_for(cfg), self.spool, cfg.privacy, self.clock, versions)
         self.cameras: list[tuple[CaptureWorker, VisionWorker]] = []
-        for index, (cam, (detector, reader)) in enumerate(zip(cfg.cameras, models, strict=True)):
+        for index, (cam, camera_models) in enumerate(zip(cfg.cameras, models, strict=True)):
             source = make_source(cam, realtime)
             queue = FrameQueue(cam.queue_size, drop_oldest=source.live)
             capture = CaptureWorker(cam, source, queue)
-            worker = VisionWorker(cam.name, queue, pipeline_for(cfg, index, detector, reader), self.seal.submit)
+            worker = VisionWorker(cam.name, queue, pipeline_for(cfg, index, camera_models), self.seal.submit)
             self.cameras.append((capture, worker))
         self.watchdog = Watchdog(self._stages())
         self.metrics: MetricsServer | None = None

@@ -273,22 +273,27 @@ class Doctor:
             self.add("certificates", Status.PASS, "; ".join(summary))
 
     def check_models(self) -> None:
-        """Both models load and run once."""
+        """The models load and run once."""
         assert self.cfg is not None
         import numpy as np
 
         from edge_agent.device.vision.pipeline import models_for
 
-        detector, reader = models_for(self.cfg)
+        models = models_for(self.cfg)
+        frame = np.zeros((720, 1280, 3), np.uint8)
         t0 = time.perf_counter()
-        detector.detect(np.zeros((720, 1280, 3), np.uint8))
+        models.detector.detect(frame)
         t1 = time.perf_counter()
-        reader.read(np.full((48, 160, 3), 200, np.uint8))
+        models.reader.read(np.full((48, 160, 3), 200, np.uint8))
         t2 = time.perf_counter()
+        refiner = ""
+        if models.refiner is not None:
+            models.refiner.refine(frame, (600.0, 340.0, 80.0, 40.0))
+            refiner = f", refiner {(time.perf_counter() - t2) * 1e3:.0f} ms"
         self.add(
             "models",
             Status.PASS,
-            f"detector {(t1 - t0) * 1e3:.0f} ms, reader {(t2 - t1) * 1e3:.0f} ms "
+            f"detector {(t1 - t0) * 1e3:.0f} ms, reader {(t2 - t1) * 1e3:.0f} ms{refiner} "
             f"(first run, {self.cfg.vision.threads} threads)",
         )
 

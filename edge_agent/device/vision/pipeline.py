@@ -1,4 +1,4 @@
-"""The vision path of one camera: privacy mask -> motion gate -> detector -> reader -> tracker.
+"""The vision path of one camera: privacy mask -> motion gate -> detector -> box refiner -> reader -> tracker.
 
 No threads here: the agent's vision worker, `edge-agent read VIDEO` and `edge-agent bench pipeline` all call
 `process()` once per frame, so all three run exactly the same code. Per-stage times are kept for the benchmark.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import collections
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -20,6 +21,7 @@ from edge_agent.device.vision.masks import Masker
 from edge_agent.device.vision.motion import MotionGate
 from edge_agent.device.vision.reader import PlateReader, TextRead
 from edge_agent.device.vision.rectify import level
+from edge_agent.device.vision.refine import PlateRefiner
 from edge_agent.device.vision.tracker import FinishedTrack, Observation, Tracker
 
 # Detector boxes are widened a little before reading: the reader was trained on crops with a margin of -1% to
@@ -131,9 +133,11 @@ class VisionPipeline:
         tracker: TrackerConfig | None = None,
         keep_crops: bool = False,
         rectify: bool = True,
+        refiner: PlateRefiner | None = None,
     ) -> None:
         self.detector = detector
         self.rectify = rectify
+        self.refiner = refiner
         self.reader = reader
         self.masker = masker or Masker([])
         self.motion = MotionGate(motion) if motion is not None and motion.enabled else None
@@ -159,6 +163,10 @@ class VisionPipeline:
         ]
         t1 = time.perf_counter()
         out = []
+        if self.refiner is not None:
+            # The refined box is the plate's box from here on: it is read, tracked and reported.
+            refiner = self.refiner
+            detections = [replace(d, box=refiner.refine(image, d.box)) for d in detections]
         for det in detections:
             read = read_views(self.reader, image, det.box, rectify=self.rectify)
             out.append(
@@ -220,8 +228,23 @@ class VisionPipeline:
         return self.tracker.flush()
 
 
-def models_for(cfg: Config) -> tuple[PlateDetector, PlateReader]:
-    """The detector and reader the config asks for (one pair per camera: an interpreter is not thread-safe)."""
+class Models(NamedTuple):
+    """One camera's models."""
+
+    detector: PlateDetector
+    reader: PlateReader
+    refiner: PlateRefiner | None
+
+    def versions(self) -> dict[str, str]:
+        """Each model's version, as read records and the status message carry them."""
+        out = {"detector": self.detector.contract.version, "reader": self.reader.contract.version}
+        if self.refiner is not None:
+            out["refiner"] = self.refiner.contract.version
+        return out
+
+
+def models_for(cfg: Config) -> Models:
+    """The models the config asks for (one set per camera: an interpreter is not thread-safe)."""
     vision = cfg.vision
     detector = PlateDetector(
         vision.detector.model,
@@ -235,15 +258,21 @@ def models_for(cfg: Config) -> tuple[PlateDetector, PlateReader]:
     reader = PlateReader(
         vision.reader.model, num_threads=vision.threads, backend=vision.runtime, formats=vision.reader.formats
     )
-    return detector, reader
+    refiner = (
+        PlateRefiner(vision.refiner.model, num_threads=vision.threads, backend=vision.runtime)
+        if vision.refiner.enabled
+        else None
+    )
+    return Models(detector, reader, refiner)
 
 
-def pipeline_for(cfg: Config, camera_index: int, detector: PlateDetector, reader: PlateReader) -> VisionPipeline:
+def pipeline_for(cfg: Config, camera_index: int, models: Models) -> VisionPipeline:
     """A camera's pipeline from the config."""
     cam = cfg.cameras[camera_index]
     return VisionPipeline(
-        detector,
-        reader,
+        models.detector,
+        models.reader,
+        refiner=models.refiner,
         masker=Masker(cam.privacy_zones, cam.detection_zone),
         motion=cfg.vision.motion,
         tracker=cfg.vision.tracker,

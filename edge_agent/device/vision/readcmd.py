@@ -20,6 +20,7 @@ from edge_agent.device.capture.replay import ReplaySource
 from edge_agent.device.vision.detector import PlateDetector
 from edge_agent.device.vision.pipeline import PlateSighting, VisionPipeline
 from edge_agent.device.vision.reader import PlateReader
+from edge_agent.device.vision.refine import PlateRefiner
 from edge_agent.errors import CaptureError, EdgeAgentError, InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -51,8 +52,14 @@ class Reader:
         backend: str = "auto",
         reader: PlateReader | None = None,
         detector_model: Path | None = None,
+        refiner: PlateRefiner | None = None,
+        refine: bool = True,
     ) -> None:
         self.reader = reader or PlateReader(num_threads=threads, backend=backend)
+        # The box refiner runs where the daemon's default config runs it: on every detection.
+        self.refiner = (
+            (refiner or PlateRefiner(num_threads=threads, backend=backend)) if refine and not crops_only else None
+        )
         # A still image gets one look, so it runs the way the model recommends (its mirrored pass, if any); a video
         # runs as a camera does, where the tracker sees each plate on many frames.
         self._threads, self._backend, self._model = threads, backend, detector_model
@@ -78,7 +85,7 @@ class Reader:
     def sightings(self, image: Any, rectify: bool = True) -> list[PlateSighting]:
         """Every plate on one still image, detected and read."""
         detector = self.still_detector(*image.shape[:2])
-        return VisionPipeline(detector, self.reader, rectify=rectify).sightings(image)
+        return VisionPipeline(detector, self.reader, rectify=rectify, refiner=self.refiner).sightings(image)
 
     def video_detector(self) -> PlateDetector:
         """The detector as `edge-agent run` configures it by default, made on first use."""
@@ -123,7 +130,9 @@ class Reader:
         """One entry per vehicle pass in a video."""
         source = ReplaySource(path, name=path.stem, realtime=False, start_ts=0.0)
         source.open()
-        pipeline = VisionPipeline(self.video_detector(), self.reader, motion=MotionConfig(), tracker=TrackerConfig())
+        pipeline = VisionPipeline(
+            self.video_detector(), self.reader, motion=MotionConfig(), tracker=TrackerConfig(), refiner=self.refiner
+        )
         tracks = []
         try:
             while True:

@@ -1,0 +1,179 @@
+"""Box refinement: a small regressor that moves a detector's box onto the plate's own edges before reading.
+
+The detector finds plates well but outlines them loosely: on real street photos its boxes are 10-15% larger
+than the plate and off by 8-10% of the plate's size on every edge (``scripts/eval_scenes.py``), so the reader's
+crops carry frame text, bolts or bumper, or lose a character at the edge. The refiner looks at a window around
+the detector's box (the box widened by the contract's ``expand`` factors about its centre, cut with the frame's
+edge pixels repeated where the window leaves the frame), and returns the plate's box in that window as four
+fractions (left, top, right, bottom). The pipeline reads the refined box; a refinement that moves the box
+implausibly far (IoU with the detector's box below ``min_iou``) is ignored. The contract's ``tighten`` then
+trims the refined box's top and bottom by fractions of its height: the regressor leaves boxes a little tall
+(frame text above and below the characters), and the reader reads the characters larger without it. The trim
+is chosen by ``scripts/eval_refiner.py`` on the reader's held-out street plates, never on the validation set.
+
+The model (``models/plate_refiner.tflite``, its float twin ``plate_refiner_float.tflite``) comes with a JSON
+sidecar that the refiner checks on load, like the detector's and the reader's. ``scripts/train_refiner.py``
+trains it; the same `window` and `cut` functions feed its training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge_agent.device.vision.runtime import TFLiteModel, uint8_to_input
+from edge_agent.errors import ModelError
+from edge_agent.paths import default_model
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "plate_refiner.tflite"
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class RefinerContract:
+    """What the sidecar JSON promises about the model."""
+
+    height: int
+    width: int
+    expand_x: float
+    expand_y: float
+    min_iou: float
+    tighten_top: float = 0.0
+    tighten_bottom: float = 0.0
+    version: str = "unknown"
+
+    @classmethod
+    def load(cls, path: Path) -> RefinerContract:
+        """Parse the sidecar; raise ModelError naming the file and the problem."""
+        if not path.is_file():
+            raise ModelError(f"model contract {path} not found: ship the .json next to the .tflite (train_refiner.py)")
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            inp, win, post = data["input"], data["window"], data["postprocess"]
+            tighten = post.get("tighten", {})
+            contract = cls(
+                height=int(inp["height"]),
+                width=int(inp["width"]),
+                expand_x=float(win["expand_x"]),
+                expand_y=float(win["expand_y"]),
+                min_iou=float(post["min_iou"]),
+                tighten_top=float(tighten.get("top", 0.0)),
+                tighten_bottom=float(tighten.get("bottom", 0.0)),
+                version=str(data.get("version", "unknown")),
+            )
+            if int(inp["channels"]) != 3 or data["output"]["layout"] != ["left", "top", "right", "bottom"]:
+                raise ValueError("input must be 3 channels (BGR) and output left, top, right, bottom")
+            if contract.expand_x < 1 or contract.expand_y < 1 or not 0 <= contract.min_iou < 1:
+                raise ValueError("expand factors must be >= 1 and min_iou in [0, 1)")
+            if not (0 <= contract.tighten_top < 0.25 and 0 <= contract.tighten_bottom < 0.25):
+                raise ValueError("tighten top and bottom must be in [0, 0.25)")
+            return contract
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelError(
+                f"model contract {path} is malformed ({exc}): regenerate it with train_refiner.py"
+            ) from exc
+
+
+def window(box: Box, expand_x: float, expand_y: float) -> Box:
+    """The region the refiner looks at: `box` (x, y, w, h) scaled by the expand factors about its centre."""
+    x, y, w, h = box
+    ww, wh = w * expand_x, h * expand_y
+    return (x + w / 2 - ww / 2, y + h / 2 - wh / 2, ww, wh)
+
+
+def cut(image: np.ndarray, win: Box, height: int, width: int) -> np.ndarray:
+    """The window's pixels resized to `height` x `width`; beyond the frame its edge pixels are repeated.
+
+    The window is first rounded outwards to whole pixels of the frame; `win` itself is what the outputs are
+    fractions of, so the rounding shifts the result by less than one frame pixel.
+    """
+    x, y, w, h = win
+    x0, y0 = int(np.floor(x)), int(np.floor(y))
+    x1, y1 = max(x0 + 2, int(np.ceil(x + w))), max(y0 + 2, int(np.ceil(y + h)))
+    ih, iw = image.shape[:2]
+    region = image[max(0, y0) : max(0, min(ih, y1)), max(0, x0) : max(0, min(iw, x1))]
+    if region.size == 0:
+        region = np.zeros((2, 2, *image.shape[2:]), image.dtype)
+    else:
+        region = cv2.copyMakeBorder(
+            region,
+            max(0, -y0),
+            max(0, y1 - ih),
+            max(0, -x0),
+            max(0, x1 - iw),
+            cv2.BORDER_REPLICATE,
+        )
+    if region.ndim == 2:
+        region = cv2.cvtColor(region, cv2.COLOR_GRAY2BGR)
+    shrinking = region.shape[1] > width or region.shape[0] > height
+    return cv2.resize(region, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def to_box(win: Box, edges: np.ndarray) -> Box:
+    """Fractions (left, top, right, bottom) of a window back to an x, y, w, h box in frame pixels."""
+    x, y, w, h = win
+    left, top, right, bottom = (float(v) for v in edges)
+    return (x + left * w, y + top * h, (right - left) * w, (bottom - top) * h)
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """IoU of two x, y, w, h boxes."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def contract_path(model_path: Path) -> Path:
+    """The sidecar of a model: ``<stem>.json``; the float twin ``<name>_float.tflite`` shares ``<name>.json``."""
+    own = model_path.with_suffix(".json")
+    if own.is_file() or not model_path.stem.endswith("_float"):
+        return own
+    return model_path.with_name(model_path.stem.removesuffix("_float") + ".json")
+
+
+class PlateRefiner:
+    """Tighten detector boxes onto plates with the int8 (or float) TFLite regressor and its contract."""
+
+    def __init__(self, model_path: Path | None = None, num_threads: int = 1, backend: str = "auto") -> None:
+        path = Path(model_path) if model_path is not None else default_model(DEFAULT_MODEL)
+        self.contract = RefinerContract.load(contract_path(path))
+        self.model = TFLiteModel(path, num_threads=num_threads, backend=backend)
+        c = self.contract
+        if self.model.input.shape != (1, c.height, c.width, 3) or self.model.outputs[0].shape[-1] != 4:
+            raise ModelError(
+                f"{path.name} does not match its contract: input {self.model.input.shape}, expected"
+                f" (1, {c.height}, {c.width}, 3) -> 4 edges"
+            )
+        logger.info("plate refiner %s %s, input %dx%d", path.name, c.version, c.height, c.width)
+
+    def edges(self, image: np.ndarray, win: Box) -> np.ndarray:
+        """The model's four fractions of `win` for the plate in it."""
+        c = self.contract
+        x = uint8_to_input(cut(image, win, c.height, c.width)[None], self.model.input)
+        return np.asarray(self.model.run(x)[0][0], dtype=np.float32)
+
+    def refine(self, image: np.ndarray, box: Box) -> Box:
+        """The plate's own box near a detector `box` (x, y, w, h, frame pixels); `box` itself when the model's
+        answer is implausible (degenerate, or too far from the detector's box)."""
+        if box[2] < 2 or box[3] < 2:
+            return box
+        c = self.contract
+        win = window(box, c.expand_x, c.expand_y)
+        x, y, w, h = to_box(win, self.edges(image, win))
+        refined = (x, y + c.tighten_top * h, w, h * (1.0 - c.tighten_top - c.tighten_bottom))
+        if refined[2] < 2 or refined[3] < 2 or box_iou(refined, box) < c.min_iou:
+            return box
+        ih, iw = image.shape[:2]
+        x0, y0 = max(0.0, refined[0]), max(0.0, refined[1])
+        x1, y1 = min(float(iw), refined[0] + refined[2]), min(float(ih), refined[1] + refined[3])
+        return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 2 and y1 - y0 >= 2 else box
