@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from training.evaluation import Tally, classify  # noqa: E402
 
 from edge_agent.device.vision.detector import PlateDetector, iou  # noqa: E402
-from edge_agent.device.vision.pipeline import VisionPipeline, read_views  # noqa: E402
+from edge_agent.device.vision.pipeline import VIEW_FRAMINGS, VisionPipeline, read_views  # noqa: E402
 from edge_agent.device.vision.readcmd import Reader  # noqa: E402
 from edge_agent.device.vision.reader import OUT_OF_RANGE_CONFIDENCE, PlateReader, TextRead, decode_ctc  # noqa: E402
 from edge_agent.device.vision.refine import PlateRefiner  # noqa: E402
@@ -97,6 +97,9 @@ def main() -> int:
     ap.add_argument("--input-size", default=None, help="detector input HxW, e.g. 320x576 (default: the model's)")
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     ap.add_argument("--no-rectify", action="store_true", help="read the crops as cut, without levelling them")
+    ap.add_argument(
+        "--one-framing", action="store_true", help="read each box as it is, not also with its top and bottom cut"
+    )
     ap.add_argument("--greedy", action="store_true", help="decode greedily instead of the beam search (ablation)")
     ap.add_argument(
         "--rotate",
@@ -119,6 +122,7 @@ def main() -> int:
     # The pipeline exactly as `edge-agent read IMAGE` runs it (its detector input chosen by the photo's size),
     # unless --input-size fixes the detector's input.
     refiner = None if args.no_refine else PlateRefiner(args.refiner, num_threads=args.threads)
+    framings = ((0.0, 0.0),) if args.one_framing else VIEW_FRAMINGS
     still = Reader(
         threads=args.threads, reader=reader, detector_model=args.detector, refiner=refiner, refine=refiner is not None
     )
@@ -128,7 +132,7 @@ def main() -> int:
     if args.input_size:
         size = tuple(int(v) for v in args.input_size.split("x"))
         detector = PlateDetector(args.detector, num_threads=args.threads, input_size=size)  # type: ignore[arg-type]
-        fixed = VisionPipeline(detector, reader, rectify=not args.no_rectify, refiner=refiner)
+        fixed = VisionPipeline(detector, reader, rectify=not args.no_rectify, refiner=refiner, framings=framings)
     total = Tally()
     figures: dict[str, Any] = {
         "mode": "labelled boxes" if args.boxes else "pipeline",
@@ -152,13 +156,13 @@ def main() -> int:
                 continue
             t0 = time.perf_counter()
             if args.boxes:
-                read = read_views(reader, image, box, rectify=not args.no_rectify).text
+                read = read_views(reader, image, box, rectify=not args.no_rectify, framings=framings).text
                 found = True
             else:
                 if fixed is not None:
                     sightings = fixed.sightings(image)
                 else:
-                    sightings = still.sightings(image, rectify=not args.no_rectify)
+                    sightings = still.sightings(image, rectify=not args.no_rectify, framings=framings)
                 tally.ms.append((time.perf_counter() - t0) * 1000)
                 overlaps = [float(iou(np.array(box), np.array([s.detection.box]))[0]) for s in sightings]
                 best = int(np.argmax(overlaps)) if overlaps else -1

@@ -3,7 +3,6 @@ loose boxes on the committed scenes."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -67,7 +66,6 @@ def _contract(**changes: object) -> dict[str, object]:
         ({"window__expand_x": 0.5}, "expand factors"),
         ({"postprocess__min_iou": 1.5}, "min_iou"),
         ({"output__layout": ["x", "y", "w", "h"]}, "left, top, right, bottom"),
-        ({"postprocess__tighten": {"top": 0.3, "bottom": 0.0}}, "tighten"),
     ],
 )
 def test_contract_errors_name_the_problem(tmp_path: Path, change: dict[str, object], message: str) -> None:
@@ -120,16 +118,6 @@ def test_an_implausible_refinement_keeps_the_detector_box() -> None:
     refined = refiner.refine(blank, (300.0, 150.0, 80.0, 40.0))
     assert box_iou(refined, (300.0, 150.0, 80.0, 40.0)) >= refiner.contract.min_iou
     assert refined[0] >= 0 and refined[0] + refined[2] <= 640 and refined[1] >= 0 and refined[1] + refined[3] <= 360
-
-
-def test_tighten_trims_the_refined_box_top_and_bottom() -> None:
-    refiner = PlateRefiner()
-    image = cv2.imread(str(SCENES / "scene_05.jpg"))
-    box = (230.0, 145.0, 125.0, 75.0)
-    refiner.contract = dataclasses.replace(refiner.contract, tighten_top=0.0, tighten_bottom=0.0)
-    x, y, w, h = refiner.refine(image, box)
-    refiner.contract = dataclasses.replace(refiner.contract, tighten_top=0.1, tighten_bottom=0.05)
-    assert refiner.refine(image, box) == pytest.approx((x, y + 0.1 * h, w, 0.85 * h))
 
 
 def test_the_config_turns_the_refiner_off() -> None:

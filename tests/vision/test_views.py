@@ -1,4 +1,4 @@
-"""Multi-view reading: a plate is read on crops cut with several margins and the views vote."""
+"""Multi-view reading: a plate is read on crops cut with several margins and framings, and the views vote."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.device.vision.pipeline import VIEW_MARGINS, read_views
+from edge_agent.device.vision.pipeline import VIEW_FRAMINGS, VIEW_MARGINS, framed, read_views
 from edge_agent.device.vision.readcmd import Reader
 from edge_agent.device.vision.reader import TextRead
 from edge_agent.device.vision.scoring import normalise_plate
@@ -56,7 +56,7 @@ def test_views_vote_by_summed_confidence() -> None:
         widths[3]: TextRead("ABC123", 0.6, (0.6,) * 6),
     }
     reader = WidthReader(reads)
-    result = read_views(reader, image, box)  # type: ignore[arg-type]
+    result = read_views(reader, image, box, framings=((0.0, 0.0),))  # type: ignore[arg-type]
     assert len(reader.widths) == len(VIEW_MARGINS)
     assert result.text == "ABC123"
     assert result.confidence == 0.8  # the winning text's most confident view
@@ -68,10 +68,30 @@ def test_views_at_the_frame_edge_are_clipped_not_lost() -> None:
     reader = WidthReader({})
     result = read_views(reader, image, (0.0, 0.0, 80.0, 50.0))  # type: ignore[arg-type]
     # Every view is cut inside the frame: the widening margins all clip to the full width.
-    assert len(reader.widths) == len(VIEW_MARGINS)
+    assert len(reader.widths) == len(VIEW_MARGINS) * len(VIEW_FRAMINGS)
     assert max(reader.widths) == 80
-    assert reader.widths.count(80) == sum(m >= 0 for m in VIEW_MARGINS)
+    assert reader.widths.count(80) == sum(m >= 0 for m in VIEW_MARGINS) * len(VIEW_FRAMINGS)
     assert result.text == ""
+
+
+class HeightReader(WidthReader):
+    """Records each view's height instead of its width."""
+
+    def posteriors(self, crop: np.ndarray) -> np.ndarray:
+        self.widths.append(crop.shape[0])
+        return np.array([[crop.shape[0]]])
+
+
+def test_each_framing_cuts_the_box_top_and_bottom() -> None:
+    assert framed((10.0, 20.0, 100.0, 50.0), 0.1, 0.2) == (10.0, 25.0, 100.0, 35.0)
+    image = np.zeros((200, 400, 3), np.uint8)
+    reader = HeightReader({})
+    read_views(reader, image, (100.0, 50.0, 100.0, 40.0), margins=(0.0,), framings=((0.0, 0.0), (0.1, 0.2)))  # type: ignore[arg-type]
+    assert reader.widths == [40, 28]
+    # A plate read on the same text in every framing wins on their summed confidence.
+    votes = HeightReader({40: TextRead("FRAME1AB", 0.9, (0.9,) * 8), 28: TextRead("1AB", 0.5, (0.5,) * 3)})
+    framings = ((0.0, 0.0), (0.1, 0.2), (0.1, 0.2))
+    assert read_views(votes, image, (100.0, 50.0, 100.0, 40.0), margins=(0.0,), framings=framings).text == "1AB"  # type: ignore[arg-type]
 
 
 @pytest.mark.needs_data

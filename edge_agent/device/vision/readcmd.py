@@ -18,7 +18,7 @@ from edge_agent.config import VIDEO_SUFFIXES, DetectorConfig, MotionConfig, Trac
 from edge_agent.device.capture.base import EndOfStream
 from edge_agent.device.capture.replay import ReplaySource
 from edge_agent.device.vision.detector import PlateDetector
-from edge_agent.device.vision.pipeline import PlateSighting, VisionPipeline
+from edge_agent.device.vision.pipeline import VIEW_FRAMINGS, PlateSighting, VisionPipeline
 from edge_agent.device.vision.reader import PlateReader
 from edge_agent.device.vision.refine import PlateRefiner
 from edge_agent.errors import CaptureError, EdgeAgentError, InvalidInputError
@@ -82,10 +82,13 @@ class Reader:
             )
         return self._still[size]
 
-    def sightings(self, image: Any, rectify: bool = True) -> list[PlateSighting]:
+    def sightings(
+        self, image: Any, rectify: bool = True, framings: tuple[tuple[float, float], ...] = VIEW_FRAMINGS
+    ) -> list[PlateSighting]:
         """Every plate on one still image, detected and read."""
         detector = self.still_detector(*image.shape[:2])
-        return VisionPipeline(detector, self.reader, rectify=rectify, refiner=self.refiner).sightings(image)
+        pipeline = VisionPipeline(detector, self.reader, rectify=rectify, refiner=self.refiner, framings=framings)
+        return pipeline.sightings(image)
 
     def video_detector(self) -> PlateDetector:
         """The detector as `edge-agent run` configures it by default, made on first use."""

@@ -5,11 +5,9 @@ than the plate and off by 8-10% of the plate's size on every edge (``scripts/eva
 crops carry frame text, bolts or bumper, or lose a character at the edge. The refiner looks at a window around
 the detector's box (the box widened by the contract's ``expand`` factors about its centre, cut with the frame's
 edge pixels repeated where the window leaves the frame), and returns the plate's box in that window as four
-fractions (left, top, right, bottom). The pipeline reads the refined box; a refinement that moves the box
-implausibly far (IoU with the detector's box below ``min_iou``) is ignored. The contract's ``tighten`` then
-trims the refined box's top and bottom by fractions of its height: the regressor leaves boxes a little tall
-(frame text above and below the characters), and the reader reads the characters larger without it. The trim
-is chosen by ``scripts/eval_refiner.py`` on the reader's held-out street plates, never on the validation set.
+fractions (left, top, right, bottom). The pipeline reads, tracks and reports the refined box (the reader on
+several framings of it, ``pipeline.VIEW_FRAMINGS``); a refinement that moves the box implausibly far (IoU with
+the detector's box below ``min_iou``) is ignored.
 
 The model (``models/plate_refiner.tflite``, its float twin ``plate_refiner_float.tflite``) comes with a JSON
 sidecar that the refiner checks on load, like the detector's and the reader's. ``scripts/train_refiner.py``
@@ -46,8 +44,6 @@ class RefinerContract:
     expand_x: float
     expand_y: float
     min_iou: float
-    tighten_top: float = 0.0
-    tighten_bottom: float = 0.0
     version: str = "unknown"
 
     @classmethod
@@ -58,23 +54,18 @@ class RefinerContract:
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
             inp, win, post = data["input"], data["window"], data["postprocess"]
-            tighten = post.get("tighten", {})
             contract = cls(
                 height=int(inp["height"]),
                 width=int(inp["width"]),
                 expand_x=float(win["expand_x"]),
                 expand_y=float(win["expand_y"]),
                 min_iou=float(post["min_iou"]),
-                tighten_top=float(tighten.get("top", 0.0)),
-                tighten_bottom=float(tighten.get("bottom", 0.0)),
                 version=str(data.get("version", "unknown")),
             )
             if int(inp["channels"]) != 3 or data["output"]["layout"] != ["left", "top", "right", "bottom"]:
                 raise ValueError("input must be 3 channels (BGR) and output left, top, right, bottom")
             if contract.expand_x < 1 or contract.expand_y < 1 or not 0 <= contract.min_iou < 1:
                 raise ValueError("expand factors must be >= 1 and min_iou in [0, 1)")
-            if not (0 <= contract.tighten_top < 0.25 and 0 <= contract.tighten_bottom < 0.25):
-                raise ValueError("tighten top and bottom must be in [0, 0.25)")
             return contract
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ModelError(
@@ -169,8 +160,7 @@ class PlateRefiner:
             return box
         c = self.contract
         win = window(box, c.expand_x, c.expand_y)
-        x, y, w, h = to_box(win, self.edges(image, win))
-        refined = (x, y + c.tighten_top * h, w, h * (1.0 - c.tighten_top - c.tighten_bottom))
+        refined = to_box(win, self.edges(image, win))
         if refined[2] < 2 or refined[3] < 2 or box_iou(refined, box) < c.min_iou:
             return box
         ih, iw = image.shape[:2]
