@@ -30,8 +30,10 @@ from training import reader_data, refiner_data  # noqa: E402
 
 from edge_agent.device.vision.pipeline import VIEW_FRAMINGS, read_views  # noqa: E402
 from edge_agent.device.vision.reader import PlateReader  # noqa: E402
-from edge_agent.device.vision.refine import Box, PlateRefiner, box_iou, contract_path  # noqa: E402
+from edge_agent.device.vision.refine import Box, PlateRefiner  # noqa: E402
+from edge_agent.device.vision.runtime import sidecar_path  # noqa: E402
 from edge_agent.device.vision.scoring import normalise_plate  # noqa: E402
+from edge_agent.device.vision.tracker import iou  # noqa: E402
 
 
 def edge_bias(boxes: list[Box], truths: list[Box]) -> list[float]:
@@ -62,7 +64,8 @@ def main() -> int:
 
     refiner = PlateRefiner(args.refiner)
     reader = PlateReader(args.reader, num_threads=1)
-    _, plates = reader_data.teacher_split(args.data_root, args.labels)
+    # As much of each photo around the plate as the refiner's training keeps: its window reaches that far.
+    _, plates = reader_data.teacher_split(args.data_root, args.labels, context=refiner_data.CONTEXT)
     plates = [p for p in plates if p.box[2] >= 40]
     rng = np.random.default_rng(args.seed)
     held = [p for _ in range(args.draws) for p in plates]  # each plate once per draw
@@ -83,8 +86,8 @@ def main() -> int:
         "plates": len(plates),
         "draws": args.draws,
         "iou": {
-            "detector_like": round(float(np.mean([box_iou(b, t) for b, t in zip(loose, truths, strict=True)])), 3),
-            "refined": round(float(np.mean([box_iou(b, t) for b, t in zip(refined, truths, strict=True)])), 3),
+            "detector_like": round(float(np.mean([iou(b, t) for b, t in zip(loose, truths, strict=True)])), 3),
+            "refined": round(float(np.mean([iou(b, t) for b, t in zip(refined, truths, strict=True)])), 3),
         },
         "edge_bias_left_right_top_bottom": {
             "detector_like": edge_bias(loose, truths),
@@ -101,7 +104,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     if args.record:
-        path = contract_path(args.refiner)
+        path = sidecar_path(args.refiner)
         data = json.loads(path.read_text(encoding="utf-8"))
         data["figures"]["held_out_street_plates"] = {
             "command": "python scripts/eval_refiner.py --record",

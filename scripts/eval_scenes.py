@@ -1,12 +1,12 @@
 """Measure the shipped pipeline end to end on real scenes: `real-scenes-validation` (validation only, AGPL).
 
 Each photo goes through the same code as `edge-agent read IMAGE` (1 thread by default): its detector input
-chosen by the photo's size (readcmd.STILL_INPUTS), the mirrored pass, the box refiner, rectification, five views, beam
-search. A plate is
-*found* when a detection overlaps its labelled box at IoU >= 0.5; its reading is the text of the best-overlapping
-detection. Prints, per region and overall: exact-plate and character accuracy, plate-found rate, reading given
-found, the time per photo, and the error anatomy of the plates found but misread (characters inserted at the
-crop's edges or inside, characters dropped at the ends or inside, substitution pairs truth->read).
+chosen by the photo's size (readcmd.STILL_INPUTS), the mirrored pass, the box refiner, rectification, five views
+on each of three framings, beam search. A plate is *found* when a detection overlaps its labelled box at IoU >=
+0.5; its reading is the text of the best-overlapping detection. Prints, per region and overall: exact-plate and
+character accuracy, plate-found rate, reading given found, the found plates' mean box IoU, the time per photo,
+and the error anatomy of the plates found but misread (characters inserted at the crop's edges or inside,
+characters dropped at the ends or inside, substitution pairs truth->read).
 
 ``--boxes`` reads the labelled boxes instead of the detector's (the reader's share of the errors: same crop
 margin as the pipeline); ``--no-refine`` reads the detector's boxes without the box refiner. ``--reader`` /
@@ -134,6 +134,8 @@ def main() -> int:
         detector = PlateDetector(args.detector, num_threads=args.threads, input_size=size)  # type: ignore[arg-type]
         fixed = VisionPipeline(detector, reader, rectify=not args.no_rectify, refiner=refiner, framings=framings)
     total = Tally()
+    box_ious: dict[str, list[float]] = {}
+    edges: list[tuple[float, float, float, float]] = []  # found boxes' edges against the labels
     figures: dict[str, Any] = {
         "mode": "labelled boxes" if args.boxes else "pipeline",
         "reader": reader.contract.version,
@@ -168,6 +170,11 @@ def main() -> int:
                 best = int(np.argmax(overlaps)) if overlaps else -1
                 found = best >= 0 and overlaps[best] >= FOUND_IOU
                 read = sightings[best].text if found else ""
+                if found:
+                    box_ious.setdefault(region, []).append(overlaps[best])
+                    x, y, w, h = box
+                    bx, by, bw, bh = sightings[best].detection.box
+                    edges.append(((bx - x) / w, (bx + bw - x - w) / w, (by - y) / h, (by + bh - y - h) / h))
             pred = normalise_plate(read)
             tally.found += found
             tally.exact += pred == truth
@@ -180,17 +187,31 @@ def main() -> int:
         figures[region] = tally.summary()
         total.add(tally)
     figures["all"] = total.summary()
+    box_ious["all"] = [v for values in box_ious.values() for v in values]
+    if edges:
+        figures["all"]["box_edges_mean"] = [round(float(v), 3) for v in np.mean(edges, axis=0)]
+        figures["all"]["box_edges_std"] = [round(float(v), 3) for v in np.std(edges, axis=0)]
+    for name, values in box_ious.items():
+        figures[name]["box_iou_found"] = round(float(np.mean(values)), 3) if values else None
 
     print(
         f"{figures['mode']}: reader {figures['reader']}, detector {figures['detector']}, "
         f"refiner {figures['refiner'] or 'off'}, {args.threads} thread(s)"
     )
-    print("region  plates  exact%  char%  found%  read|found%  ms/photo p50")
+    print("region  plates  exact%  char%  found%  read|found%  ms/photo p50  box IoU (found)")
     for name in [*args.regions.split(","), "all"]:
         s = figures[name]
+        iou_found = s.get("box_iou_found")
         print(
             f"{name:6s} {s['plates']:7d} {s['exact']:7.1f} {s['char']:6.1f} {s['found']:7.1f} "
-            f"{s['read_given_found']:11.1f}  {s['ms_p50'] if s['ms_p50'] is not None else '-'}"
+            f"{s['read_given_found']:11.1f}  {s['ms_p50'] if s['ms_p50'] is not None else '-':>12}  "
+            f"{iou_found if iou_found is not None else '-'}"
+        )
+    if edges:
+        mean, std = figures["all"]["box_edges_mean"], figures["all"]["box_edges_std"]
+        print(
+            "found boxes against the labels, left / right (share of the width), top / bottom (of the height):"
+            f" mean {' / '.join(f'{v:+.3f}' for v in mean)}, spread {' / '.join(f'{v:.3f}' for v in std)}"
         )
     for name in [*args.regions.split(","), "all"]:
         s = figures[name]

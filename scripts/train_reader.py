@@ -72,6 +72,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--init", type=Path, default=None, help="start from this .keras checkpoint's weights (a fresh schedule)"
     )
+    ap.add_argument(
+        "--framing-rate",
+        type=float,
+        default=0.0,
+        help="share of the real plates cut from a trimmed framing of their box (pipeline.VIEW_FRAMINGS)",
+    )
     ap.add_argument("--clean-rate", type=float, default=0.5, help="share of catalogue-style synthetic crops")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="TensorFlow intra/inter-op threads")
@@ -137,6 +143,7 @@ def mix_teacher(
     labels: list[str],
     plates: list[reader_data.RealPlate],
     frac: float,
+    framing_rate: float = 0.0,
 ) -> tuple[np.ndarray, list[str], int]:
     """Replace the first share of a chunk by real plates cut like the pipeline's crops; returns how many.
 
@@ -148,7 +155,7 @@ def mix_teacher(
     n = min(len(labels), round(len(labels) * frac))
     for i in range(n):
         plate = plates[int(rng.integers(len(plates)))]
-        xs[i] = reader_data.cut_like_pipeline(rng, plate, h, w)
+        xs[i] = reader_data.cut_like_pipeline(rng, plate, h, w, framing_rate=framing_rate)
         labels[i] = plate.text
     return xs, labels, n
 
@@ -272,7 +279,9 @@ def train(args: argparse.Namespace) -> dict[str, object]:
             for chunk_x, chunk_labels in epoch_chunks(args, epoch, pool):
                 if done:
                     break
-                xs, labels, n_street = mix_teacher(rng, chunk_x, chunk_labels, teacher_train, args.real_fraction)
+                xs, labels, n_street = mix_teacher(
+                    rng, chunk_x, chunk_labels, teacher_train, args.real_fraction, args.framing_rate
+                )
                 xs, labels = mix_real(rng, xs, labels, real_train, args.ar_fraction, start=n_street)
                 order = rng.permutation(len(labels))
                 y_all, len_all = encode(labels)

@@ -31,7 +31,8 @@ from training import refiner_data  # noqa: E402
 from training.common import make_deterministic, platform, weights_digest  # noqa: E402
 from training.reader_model import count_macs, export_tflite, set_threads  # noqa: E402
 
-from edge_agent.device.vision.refine import box_iou, to_box  # noqa: E402
+from edge_agent.device.vision.refine import to_box  # noqa: E402
+from edge_agent.device.vision.tracker import iou as box_iou  # noqa: E402
 
 log = logging.getLogger("train_refiner")
 HEIGHT, WIDTH = 64, 128

@@ -168,7 +168,7 @@ def _loaded_ms(model: TFLiteModel, runs: int = 200, warmup: int = 20) -> float:
 
 def board_facts(detector: PlateDetector, reader: PlateReader, refiner: PlateRefiner) -> dict[str, Any]:
     """What ran the bench, and each model's time per call as the bench loaded it (p50 ms of 200 calls): the
-    detector at the daemon's input size, the refiner per plate and the reader per view (five views a plate)."""
+    detector at the daemon's input size, the refiner per plate and the reader per view (15 views a plate)."""
     runtime = "unknown"
     for package in ("ai-edge-litert", "tflite-runtime", "tensorflow-cpu", "tensorflow"):
         try:

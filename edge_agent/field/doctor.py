@@ -56,7 +56,7 @@ class Options:
 
 
 _FIXES = {
-    "models": "reinstall edge-agent (the models ship in the package) or fix vision.detector/reader.model",
+    "models": "reinstall edge-agent (the models ship in the package) or fix vision.detector/refiner/reader.model",
     "keys": "run `edge-agent provision` again with the city's bundle",
     "camera": "check the camera's cable or URL",
 }

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_agent.device.vision.pipeline import VIEW_FRAMINGS, framed
 from edge_agent.device.vision.reader import preprocess
 from training.detector_data import is_held_out, source_key
 from training.synth.crops import make_crop
@@ -105,7 +106,7 @@ def _label_texts(labels: Path) -> dict[str, dict[tuple[str, int], str]]:
     return out
 
 
-def teacher_split(root: Path, labels: Path) -> tuple[list[RealPlate], list[RealPlate]]:
+def teacher_split(root: Path, labels: Path, context: float = CONTEXT) -> tuple[list[RealPlate], list[RealPlate]]:
     """(train, held-out) real plates of the teacher-labelled sets; split by source photo, never by file.
 
     `labels` holds one ``<set>.csv`` (image, plate, plate_text) per set in ``TEACHER_SETS`` minus its ``plates-``
@@ -130,7 +131,7 @@ def teacher_split(root: Path, labels: Path) -> tuple[list[RealPlate], list[RealP
             img = cv2.imread(str(folder / "images" / r["image"]), cv2.IMREAD_COLOR)
             if img is None:
                 raise FileNotFoundError(f"cannot read {folder / 'images' / r['image']}")
-            plate = _with_context(img, (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"])), text)
+            plate = _with_context(img, (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"])), text, context)
             if "source" in r:
                 out = _held_out(f"{name}/{r['source']}", TEACHER_HOLDOUT)
             else:
@@ -139,25 +140,37 @@ def teacher_split(root: Path, labels: Path) -> tuple[list[RealPlate], list[RealP
     return train, held
 
 
-def _with_context(img: np.ndarray, box: tuple[float, float, float, float], text: str) -> RealPlate:
-    """Keep only the plate and CONTEXT of its size around it (memory: the photos are 10x the plate)."""
+def _with_context(
+    img: np.ndarray, box: tuple[float, float, float, float], text: str, context: float = CONTEXT
+) -> RealPlate:
+    """Keep only the plate and `context` of its size around it (memory: the photos are 10x the plate)."""
     x, y, w, h = box
-    pad = max(w, h * 2.0) * CONTEXT
+    pad = max(w, h * 2.0) * context
     x0, y0 = int(max(0, x - pad)), int(max(0, y - pad))
     x1, y1 = int(min(img.shape[1], x + w + pad)), int(min(img.shape[0], y + h + pad))
     return RealPlate(img[y0:y1, x0:x1].copy(), (x - x0, y - y0, w, h), text)
 
 
 def cut_like_pipeline(
-    rng: np.random.Generator, plate: RealPlate, height: int, width: int, jitter: float = 1.0
+    rng: np.random.Generator,
+    plate: RealPlate,
+    height: int,
+    width: int,
+    jitter: float = 1.0,
+    framing_rate: float = 0.0,
 ) -> np.ndarray:
     """A real plate cut as a camera and detector would hand it to the reader, then preprocessed.
 
     The box's edges move as a detector's do (a few percent of the width, more of the height), the margin is one
     of the pipeline's views (-2% to 12%), the plate turns a little, and the crop is shrunk, blurred, re-exposed
-    and re-compressed like a far, moving or night plate. ``jitter`` 0 gives the pipeline's own 4% crop.
+    and re-compressed like a far, moving or night plate. ``jitter`` 0 gives the pipeline's own 4% crop. With
+    ``framing_rate``, that share of the crops is cut from one of the pipeline's trimmed framings of the box
+    (``VIEW_FRAMINGS``: top and bottom cut), as the reader reads them.
     """
     x, y, w, h = plate.box
+    if framing_rate > 0 and rng.random() < framing_rate:
+        top, bottom = VIEW_FRAMINGS[1 + int(rng.integers(len(VIEW_FRAMINGS) - 1))]
+        x, y, w, h = framed(plate.box, top, bottom)
     img = plate.image
     if jitter > 0:
         angle = float(rng.normal(0, 3.0))

@@ -23,10 +23,9 @@ from edge_agent.device.vision.detector import (
     load_contract,
     nms,
     shrink,
-    sidecar_path,
     unletterbox_boxes,
 )
-from edge_agent.device.vision.runtime import TensorInfo, uint8_to_input
+from edge_agent.device.vision.runtime import TensorInfo, sidecar_path, uint8_to_input
 from edge_agent.errors import ModelError
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "detector"

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from edge_agent.config import Config
-from edge_agent.device.vision.refine import PlateRefiner, RefinerContract, box_iou, cut, to_box, window
-from edge_agent.errors import ModelError
+from edge_agent.device.vision.refine import PlateRefiner, RefinerContract, cut, to_box, window
+from edge_agent.device.vision.tracker import iou as box_iou
+from edge_agent.errors import InvalidInputError, ModelError
 from edge_agent.paths import default_model
 
 SCENES = Path(__file__).parent / "data" / "detector"
@@ -43,12 +44,6 @@ def test_cut_repeats_the_frame_edge_beyond_the_frame() -> None:
 def test_cut_of_a_window_wholly_outside_the_frame_is_an_empty_image() -> None:
     out = cut(np.full((10, 10, 3), 9, np.uint8), (50.0, 50.0, 10.0, 10.0), 8, 16)
     assert out.shape == (8, 16, 3) and out.max() == 0
-
-
-def test_box_iou_of_known_boxes() -> None:
-    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
-    assert box_iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
-    assert box_iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
 
 
 def _contract(**changes: object) -> dict[str, object]:
@@ -110,14 +105,49 @@ def test_the_shipped_refiner_tightens_loose_boxes() -> None:
     assert np.mean(after) > np.mean(before) + 0.05, (np.mean(before), np.mean(after))
 
 
-def test_an_implausible_refinement_keeps_the_detector_box() -> None:
+@pytest.mark.parametrize(
+    ("edges", "why"),
+    [
+        ([0.9, 0.9, 1.0, 1.0], "a sliver in the window's corner overlaps the detector's box too little"),
+        ([0.8, 0.2, 0.2, 0.8], "left of right edge: no box"),
+        ([0.33, 0.25, 0.34, 0.75], "less than 2 px wide"),
+    ],
+)
+def test_an_implausible_refinement_keeps_the_detector_box(
+    monkeypatch: pytest.MonkeyPatch, edges: list[float], why: str
+) -> None:
+    refiner = PlateRefiner()
+    monkeypatch.setattr(refiner, "edges", lambda image, win: np.array(edges, np.float32))
+    box = (300.0, 150.0, 80.0, 40.0)
+    assert refiner.refine(np.zeros((360, 640, 3), np.uint8), box) == box, why
+
+
+def test_degenerate_boxes_are_returned_as_they_are() -> None:
     refiner = PlateRefiner()
     blank = np.zeros((360, 640, 3), np.uint8)
-    for box in [(100.0, 100.0, 1.0, 1.0), (0.0, 0.0, 1.5, 40.0)]:
-        assert refiner.refine(blank, box) == box
-    refined = refiner.refine(blank, (300.0, 150.0, 80.0, 40.0))
-    assert box_iou(refined, (300.0, 150.0, 80.0, 40.0)) >= refiner.contract.min_iou
-    assert refined[0] >= 0 and refined[0] + refined[2] <= 640 and refined[1] >= 0 and refined[1] + refined[3] <= 360
+    for box in [(100.0, 100.0, 1.0, 1.0), (0.0, 0.0, 1.5, 40.0), (float("nan"), 10.0, 50.0, 20.0)]:
+        assert refiner.refine(blank, box) is box
+
+
+def test_a_refined_box_is_clipped_to_the_frame_before_it_is_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    refiner = PlateRefiner()
+    frame = np.zeros((360, 640, 3), np.uint8)
+    # The model puts the plate's right part beyond the frame: what is left inside is the box...
+    monkeypatch.setattr(refiner, "edges", lambda image, win: np.array([1 / 6, 0.25, 1.0, 0.75], np.float32))
+    assert refiner.refine(frame, (580.0, 150.0, 80.0, 40.0)) == pytest.approx((580.0, 150.0, 60.0, 40.0))
+    # ...unless nothing of it is left inside the frame.
+    monkeypatch.setattr(refiner, "edges", lambda image, win: np.array([0.97, 0.25, 1.0, 0.75], np.float32))
+    assert refiner.refine(frame, (580.0, 150.0, 80.0, 40.0)) == (580.0, 150.0, 80.0, 40.0)
+
+
+def test_cut_reads_grey_bgr_and_bgra_frames_and_refuses_others() -> None:
+    bgr = np.full((40, 60, 3), 90, np.uint8)
+    for frame in (bgr[:, :, :1], bgr[:, :, 0], cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)):
+        out = cut(frame, (-10.0, -10.0, 30.0, 20.0), 8, 16)
+        assert out.shape == (8, 16, 3) and out.min() == 90
+    for bad in (bgr.astype(np.float32), np.zeros((40, 60, 2), np.uint8)):
+        with pytest.raises(InvalidInputError, match="uint8 grey, BGR or BGRA"):
+            cut(bad, (0.0, 0.0, 10.0, 10.0), 8, 16)
 
 
 def test_the_config_turns_the_refiner_off() -> None:

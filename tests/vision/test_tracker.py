@@ -239,3 +239,28 @@ def test_a_car_braking_hard_to_a_standstill_stays_one_pass() -> None:
         tracker.update(i / FPS, 1000.0, observations)
         seen |= {t.id for t in tracker.tracks}
     assert len(seen) == 1
+
+
+class _MoveTo:
+    """A refiner stand-in that puts every box at one place."""
+
+    def __init__(self, box: tuple[float, float, float, float]) -> None:
+        self.box = box
+
+    def refine(self, image: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        return self.box
+
+
+def test_the_refined_box_is_reported_and_the_zones_are_checked_on_it() -> None:
+    models = _OnePlate()
+    image = np.zeros((540, 960, 3), np.uint8)
+    inside = (500.0, 300.0, 100.0, 35.0)
+    refined = VisionPipeline(models, models, refiner=_MoveTo(inside))  # type: ignore[arg-type]
+    (sighting,) = refined.sightings(image)
+    assert sighting.detection.box == inside and sighting.text == "ABC1234"
+    assert len(refined.times["refine"]) == 1
+    # A privacy zone over the right half: the detector's box (x 104-224) is outside it, the refined box is not.
+    right_half = Masker([[[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]])
+    private = VisionPipeline(models, models, masker=right_half, refiner=_MoveTo(inside))  # type: ignore[arg-type]
+    assert private.sightings(image) == []
+    assert len(VisionPipeline(models, models, masker=right_half).sightings(image)) == 1  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge_agent.device.vision.runtime import TFLiteModel, uint8_to_input
+from edge_agent.device.vision.runtime import TFLiteModel, sidecar_path, uint8_to_input
 from edge_agent.errors import InvalidInputError, ModelError
 from edge_agent.paths import default_model
 
@@ -127,14 +127,6 @@ def _contract_problems(c: DetectorContract, inp: dict[str, Any], out: dict[str, 
     if list(out.get("box", {}).get("layout", [])) != _BOX_LAYOUT:
         problems.append(f"box layout must be {_BOX_LAYOUT}")
     return problems
-
-
-def sidecar_path(model_path: Path) -> Path:
-    """The contract beside a model: ``<stem>.json``, or the int8 model's for ``<stem>_float.tflite``."""
-    own = model_path.with_suffix(".json")
-    if own.is_file() or not model_path.stem.endswith("_float"):
-        return own
-    return model_path.with_name(model_path.stem.removesuffix("_float") + ".json")
 
 
 def load_contract(path: Path) -> DetectorContract:

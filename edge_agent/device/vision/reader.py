@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from edge_agent.device.vision import ctc
-from edge_agent.device.vision.runtime import TFLiteModel, uint8_to_input
+from edge_agent.device.vision.runtime import TFLiteModel, sidecar_path, uint8_to_input
 from edge_agent.errors import ConfigError, InvalidInputError, ModelError
 from edge_agent.paths import default_model
 from edge_agent.protocol.formats import canonical, fold, fold_text, parse_formats
@@ -97,14 +97,6 @@ class ReaderContract:
             ) from exc
 
 
-def contract_path(model_path: Path) -> Path:
-    """The sidecar of a model: ``<stem>.json``; the float twin ``<name>_float.tflite`` shares ``<name>.json``."""
-    own = model_path.with_suffix(".json")
-    if own.is_file() or not model_path.stem.endswith("_float"):
-        return own
-    return model_path.with_name(model_path.stem.removesuffix("_float") + ".json")
-
-
 def preprocess(crop_bgr: np.ndarray, height: int, width: int) -> np.ndarray:
     """Grey, resized to the model input (``height x width`` uint8); the same function feeds training."""
     grey = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY) if crop_bgr.ndim == 3 else crop_bgr
@@ -137,7 +129,7 @@ class PlateReader:
         path = Path(model_path) if model_path is not None else default_model(DEFAULT_MODEL)
         if not path.is_file():
             raise ModelError(f"plate reader model {path} not found: reinstall edge-agent or fix the model path")
-        self.contract = ReaderContract.load(contract_path(path))
+        self.contract = ReaderContract.load(sidecar_path(path))
         self.model = TFLiteModel(path, num_threads=num_threads, backend=backend)
         c = self.contract
         expected = (1, c.height, c.width, c.channels)

@@ -25,8 +25,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge_agent.device.vision.runtime import TFLiteModel, uint8_to_input
-from edge_agent.errors import ModelError
+from edge_agent.device.vision.runtime import TFLiteModel, sidecar_path, uint8_to_input
+from edge_agent.device.vision.tracker import iou
+from edge_agent.errors import InvalidInputError, ModelError
 from edge_agent.paths import default_model
 
 logger = logging.getLogger(__name__)
@@ -86,13 +87,19 @@ def cut(image: np.ndarray, win: Box, height: int, width: int) -> np.ndarray:
     The window is first rounded outwards to whole pixels of the frame; `win` itself is what the outputs are
     fractions of, so the rounding shifts the result by less than one frame pixel.
     """
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise InvalidInputError(f"the refiner needs a uint8 grey, BGR or BGRA frame, got {image.dtype} {image.shape}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     x, y, w, h = win
     x0, y0 = int(np.floor(x)), int(np.floor(y))
     x1, y1 = max(x0 + 2, int(np.ceil(x + w))), max(y0 + 2, int(np.ceil(y + h)))
     ih, iw = image.shape[:2]
     region = image[max(0, y0) : max(0, min(ih, y1)), max(0, x0) : max(0, min(iw, x1))]
     if region.size == 0:
-        region = np.zeros((2, 2, *image.shape[2:]), image.dtype)
+        region = np.zeros((2, 2, 3), np.uint8)
     else:
         region = cv2.copyMakeBorder(
             region,
@@ -115,29 +122,12 @@ def to_box(win: Box, edges: np.ndarray) -> Box:
     return (x + left * w, y + top * h, (right - left) * w, (bottom - top) * h)
 
 
-def box_iou(a: Box, b: Box) -> float:
-    """IoU of two x, y, w, h boxes."""
-    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
-
-
-def contract_path(model_path: Path) -> Path:
-    """The sidecar of a model: ``<stem>.json``; the float twin ``<name>_float.tflite`` shares ``<name>.json``."""
-    own = model_path.with_suffix(".json")
-    if own.is_file() or not model_path.stem.endswith("_float"):
-        return own
-    return model_path.with_name(model_path.stem.removesuffix("_float") + ".json")
-
-
 class PlateRefiner:
     """Tighten detector boxes onto plates with the int8 (or float) TFLite regressor and its contract."""
 
     def __init__(self, model_path: Path | None = None, num_threads: int = 1, backend: str = "auto") -> None:
         path = Path(model_path) if model_path is not None else default_model(DEFAULT_MODEL)
-        self.contract = RefinerContract.load(contract_path(path))
+        self.contract = RefinerContract.load(sidecar_path(path))
         self.model = TFLiteModel(path, num_threads=num_threads, backend=backend)
         c = self.contract
         if self.model.input.shape != (1, c.height, c.width, 3) or self.model.outputs[0].shape[-1] != 4:
@@ -156,14 +146,15 @@ class PlateRefiner:
     def refine(self, image: np.ndarray, box: Box) -> Box:
         """The plate's own box near a detector `box` (x, y, w, h, frame pixels); `box` itself when the model's
         answer is implausible (degenerate, or too far from the detector's box)."""
-        if box[2] < 2 or box[3] < 2:
+        if not np.all(np.isfinite(box)) or box[2] < 2 or box[3] < 2:
             return box
         c = self.contract
         win = window(box, c.expand_x, c.expand_y)
-        refined = to_box(win, self.edges(image, win))
-        if refined[2] < 2 or refined[3] < 2 or box_iou(refined, box) < c.min_iou:
-            return box
+        x, y, w, h = to_box(win, self.edges(image, win))
         ih, iw = image.shape[:2]
-        x0, y0 = max(0.0, refined[0]), max(0.0, refined[1])
-        x1, y1 = min(float(iw), refined[0] + refined[2]), min(float(ih), refined[1] + refined[3])
-        return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 2 and y1 - y0 >= 2 else box
+        x0, y0 = max(0.0, x), max(0.0, y)
+        x1, y1 = min(float(iw), x + w), min(float(ih), y + h)
+        refined = (x0, y0, x1 - x0, y1 - y0)  # clipped to the frame before it is judged
+        if refined[2] < 2 or refined[3] < 2 or iou(refined, box) < c.min_iou:
+            return box
+        return refined

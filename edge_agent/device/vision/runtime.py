@@ -175,6 +175,15 @@ class TFLiteModel:
         return (q.astype(np.float32) - info.zero_point) * info.scale
 
 
+def sidecar_path(model_path: Path) -> Path:
+    """The JSON contract beside a model: ``<stem>.json``; the float twin ``<name>_float.tflite`` shares
+    ``<name>.json`` with the int8 model."""
+    own = model_path.with_suffix(".json")
+    if own.is_file() or not model_path.stem.endswith("_float"):
+        return own
+    return model_path.with_name(model_path.stem.removesuffix("_float") + ".json")
+
+
 def uint8_to_input(image: np.ndarray, info: TensorInfo) -> np.ndarray:
     """Fast path from uint8 pixels to an input tensor whose float value is `pixel / 255`.
 
