@@ -402,13 +402,24 @@ def export(args: argparse.Namespace, model: Any, state: dict[str, Any], ar_count
                 f"{ar_counts[1]} held out, {100 * args.ar_fraction:.0f}% of the samples",
                 *(
                     [
-                        "real street plates, text by the PP-OCRv4 teacher (scripts/label_teacher.py, label_agree.py):"
-                        " plates-open-lpr (Apache-2.0, faisalthaheem/open-lpr-dataset-plate-detection 7251620),"
+                        (
+                            "real street plates, text checked by a person where the teacher and the project's reader"
+                            f" disagreed ({args.teacher_labels}, label_review.py):"
+                            if args.teacher_labels is not None and args.teacher_labels.is_file()
+                            else "real street plates, text by the PP-OCRv4 teacher (scripts/label_teacher.py,"
+                            " label_agree.py):"
+                        )
+                        + " plates-open-lpr (Apache-2.0, faisalthaheem/open-lpr-dataset-plate-detection 7251620),"
                         " plates-ro-dashcam (MIT, RobertLucian/license-plate-dataset f00f309) and, when labelled,"
                         " plates-scenes-boxes (MIT as declared, Roboflow experiment-plates v1 via"
                         " chirag-agrawal24/ANPR; held out as the detector holds its photos out):"
                         f" {state['teacher']['train']} train, {state['teacher']['held']} held out by source photo,"
                         f" {100 * args.real_fraction:.0f}% of the samples, cut like the pipeline's crops"
+                        + (
+                            f", {100 * args.framing_rate:.0f}% of them from a trimmed framing"
+                            if args.framing_rate
+                            else ""
+                        )
                     ]
                     if "teacher" in state
                     else []
