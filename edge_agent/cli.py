@@ -129,7 +129,8 @@ def cmd_read(args: argparse.Namespace) -> int:
     from edge_agent.device.vision.readcmd import read_paths
 
     status = EXIT_OK
-    for result in read_paths([Path(p) for p in args.paths], crops=args.crops, threads=args.threads):
+    paths = [Path(p) for p in args.paths]
+    for result in read_paths(paths, crops=args.crops, threads=args.threads, refine=not args.no_refine):
         if isinstance(result, EdgeAgentError):
             print(f"edge-agent: error: {result}", file=sys.stderr)
             status = EXIT_INVALID
@@ -494,6 +495,11 @@ def build_parser() -> argparse.ArgumentParser:  # noqa: PLR0915 - one flat list 
     p.add_argument("--json", action="store_true", help="one JSON object per input")
     p.add_argument("--crops", action="store_true", help="inputs are plate crops: OCR only")
     p.add_argument("--threads", type=int, default=1, help="inference threads per model")
+    p.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="read the detector's boxes as they are, without the box refiner (vision.refiner.enabled: false)",
+    )
     p.set_defaults(func=cmd_read)
 
     p = sub.add_parser("ingest", help="run the city's reference ingest (verify, decrypt, store, receipt)")

@@ -50,3 +50,15 @@ def test_the_runtime_is_quiet_unless_asked() -> None:
     verbose = subprocess.run([sys.executable, "-m", "edge_agent", "-v", "read", str(image)], capture_output=True,
                              text=True, timeout=120, check=False)  # fmt: skip
     assert "XNNPACK" in verbose.stderr
+
+
+def test_read_can_leave_the_detector_boxes_as_they_are() -> None:
+    from edge_agent.device.vision.readcmd import read_paths
+
+    image = Path(__file__).parent / "data" / "detector" / "scene_05.jpg"
+    (refined,) = read_paths([image])
+    (plain,) = read_paths([image], refine=False)
+    assert isinstance(refined, dict) and isinstance(plain, dict)
+    assert refined["plates"] and plain["plates"]
+    # Same plate, another box: the refiner moved it.
+    assert refined["plates"][0]["box"] != plain["plates"][0]["box"]

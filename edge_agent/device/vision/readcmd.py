@@ -188,10 +188,10 @@ def expand(paths: list[Path]) -> list[Path]:
 
 
 def read_paths(
-    paths: list[Path], crops: bool = False, threads: int = 1, backend: str = "auto"
+    paths: list[Path], crops: bool = False, threads: int = 1, backend: str = "auto", refine: bool = True
 ) -> Iterator[dict[str, Any] | EdgeAgentError]:
     """Results per input in order; an input that fails yields its error instead."""
-    reader = Reader(threads=threads, crops_only=crops, backend=backend)
+    reader = Reader(threads=threads, crops_only=crops, backend=backend, refine=refine)
     for path in expand(paths):
         try:
             yield reader.one(path, crops)
