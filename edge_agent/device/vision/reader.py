@@ -14,7 +14,6 @@ character). When no text fits, the greedy reading is returned with its confidenc
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import cv2
 import numpy as np
 
 from edge_agent.device.vision import ctc
-from edge_agent.device.vision.runtime import TFLiteModel, sidecar_path, uint8_to_input
+from edge_agent.device.vision.runtime import TFLiteModel, read_sidecar, sidecar_path, uint8_to_input
 from edge_agent.errors import ConfigError, InvalidInputError, ModelError
 from edge_agent.paths import default_model
 from edge_agent.protocol.formats import canonical, fold, fold_text, parse_formats
@@ -75,26 +74,22 @@ class ReaderContract:
     @classmethod
     def load(cls, path: Path) -> ReaderContract:
         """Parse the sidecar; raise ModelError naming the file and the problem."""
-        if not path.is_file():
-            raise ModelError(f"model contract {path} not found: ship the .json next to the .tflite (train_reader.py)")
-        try:
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            inp, out = data["input"], data["output"]
-            return cls(
-                height=int(inp["height"]),
-                width=int(inp["width"]),
-                channels=int(inp["channels"]),
-                alphabet=str(out["alphabet"]),
-                blank=int(out["blank_index"]),
-                min_length=int(data["decode"]["min_length"]),
-                max_length=int(data["decode"]["max_length"]),
-                threshold=float(data["decode"]["confidence_threshold"]),
-                version=str(data.get("version", "unknown")),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ModelError(
-                f"model contract {path} is malformed ({exc!r}): regenerate it with train_reader.py"
-            ) from exc
+        return read_sidecar(path, "train_reader.py", cls._parse)
+
+    @classmethod
+    def _parse(cls, data: dict[str, Any]) -> ReaderContract:
+        inp, out = data["input"], data["output"]
+        return cls(
+            height=int(inp["height"]),
+            width=int(inp["width"]),
+            channels=int(inp["channels"]),
+            alphabet=str(out["alphabet"]),
+            blank=int(out["blank_index"]),
+            min_length=int(data["decode"]["min_length"]),
+            max_length=int(data["decode"]["max_length"]),
+            threshold=float(data["decode"]["confidence_threshold"]),
+            version=str(data.get("version", "unknown")),
+        )
 
 
 def preprocess(crop_bgr: np.ndarray, height: int, width: int) -> np.ndarray:

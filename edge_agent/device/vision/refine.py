@@ -16,7 +16,6 @@ trains it; the same `window` and `cut` functions feed its training.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge_agent.device.vision.runtime import TFLiteModel, sidecar_path, uint8_to_input
+from edge_agent.device.vision.runtime import TFLiteModel, read_sidecar, sidecar_path, uint8_to_input
 from edge_agent.device.vision.tracker import iou
 from edge_agent.errors import InvalidInputError, ModelError
 from edge_agent.paths import default_model
@@ -50,28 +49,24 @@ class RefinerContract:
     @classmethod
     def load(cls, path: Path) -> RefinerContract:
         """Parse the sidecar; raise ModelError naming the file and the problem."""
-        if not path.is_file():
-            raise ModelError(f"model contract {path} not found: ship the .json next to the .tflite (train_refiner.py)")
-        try:
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            inp, win, post = data["input"], data["window"], data["postprocess"]
-            contract = cls(
-                height=int(inp["height"]),
-                width=int(inp["width"]),
-                expand_x=float(win["expand_x"]),
-                expand_y=float(win["expand_y"]),
-                min_iou=float(post["min_iou"]),
-                version=str(data.get("version", "unknown")),
-            )
-            if int(inp["channels"]) != 3 or data["output"]["layout"] != ["left", "top", "right", "bottom"]:
-                raise ValueError("input must be 3 channels (BGR) and output left, top, right, bottom")
-            if contract.expand_x < 1 or contract.expand_y < 1 or not 0 <= contract.min_iou < 1:
-                raise ValueError("expand factors must be >= 1 and min_iou in [0, 1)")
-            return contract
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ModelError(
-                f"model contract {path} is malformed ({exc}): regenerate it with train_refiner.py"
-            ) from exc
+        return read_sidecar(path, "train_refiner.py", cls._parse)
+
+    @classmethod
+    def _parse(cls, data: dict[str, Any]) -> RefinerContract:
+        inp, win, post = data["input"], data["window"], data["postprocess"]
+        contract = cls(
+            height=int(inp["height"]),
+            width=int(inp["width"]),
+            expand_x=float(win["expand_x"]),
+            expand_y=float(win["expand_y"]),
+            min_iou=float(post["min_iou"]),
+            version=str(data.get("version", "unknown")),
+        )
+        if int(inp["channels"]) != 3 or data["output"]["layout"] != ["left", "top", "right", "bottom"]:
+            raise ValueError("input must be 3 channels (BGR) and output left, top, right, bottom")
+        if contract.expand_x < 1 or contract.expand_y < 1 or not 0 <= contract.min_iou < 1:
+            raise ValueError("expand factors must be >= 1 and min_iou in [0, 1)")
+        return contract
 
 
 def window(box: Box, expand_x: float, expand_y: float) -> Box:

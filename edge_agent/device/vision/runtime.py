@@ -8,13 +8,14 @@ A missing backend is reported with what to install, not with a traceback.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from edge_agent.compat import StrEnum
 from edge_agent.errors import ModelError, RuntimeMissingError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Backend(StrEnum):
@@ -182,6 +184,17 @@ def sidecar_path(model_path: Path) -> Path:
     if own.is_file() or not model_path.stem.endswith("_float"):
         return own
     return model_path.with_name(model_path.stem.removesuffix("_float") + ".json")
+
+
+def read_sidecar(path: Path, trainer: str, parse: Callable[[dict[str, Any]], T]) -> T:
+    """A model's contract parsed by `parse`; a missing, unreadable or malformed one raises ModelError naming the
+    file, the problem and `trainer` (the script that writes it)."""
+    if not path.is_file():
+        raise ModelError(f"model contract {path} not found: ship the .json next to the .tflite ({trainer})")
+    try:
+        return parse(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelError(f"model contract {path} is malformed ({exc!r}): regenerate it with {trainer}") from exc
 
 
 def uint8_to_input(image: np.ndarray, info: TensorInfo) -> np.ndarray:
