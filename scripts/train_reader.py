@@ -13,7 +13,6 @@ of the weights: two runs on the same kind of CPU give the same digests.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import multiprocessing as mp
@@ -30,7 +29,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
 from training import reader_data, reader_model  # noqa: E402
-from training.common import make_deterministic, platform, weights_digest  # noqa: E402
+from training.common import make_deterministic, model_version, platform, weights_digest  # noqa: E402
 
 from edge_agent.device.vision.reader import decode_ctc, preprocess  # noqa: E402
 from edge_agent.device.vision.scoring import score  # noqa: E402
@@ -355,10 +354,9 @@ def export(args: argparse.Namespace, model: Any, state: dict[str, Any], ar_count
     flt = reader_model.export_tflite(model, tmp / "float", None)
     (args.out / "plate_reader.tflite").write_bytes(int8)
     (args.out / "plate_reader_float.tflite").write_bytes(flt)
-    digest = hashlib.sha256(int8).hexdigest()[:8]
     contract = {
         "name": "plate_reader",
-        "version": f"reader-{time.strftime('%Y%m%d', time.gmtime())}-{digest}",
+        "version": model_version("reader", int8),
         "input": {
             "height": h,
             "width": w,

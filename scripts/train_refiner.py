@@ -13,7 +13,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
@@ -28,7 +27,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
 from training import refiner_data  # noqa: E402
-from training.common import make_deterministic, platform, weights_digest  # noqa: E402
+from training.common import make_deterministic, model_version, platform, weights_digest  # noqa: E402
 from training.reader_model import count_macs, export_tflite, set_threads  # noqa: E402
 
 from edge_agent.device.vision.refine import cut, to_box, window  # noqa: E402
@@ -170,7 +169,7 @@ def requantize(args: argparse.Namespace) -> None:
     (args.out / "plate_refiner.tflite").write_bytes(int8)
     path = args.out / "plate_refiner.json"
     contract = json.loads(path.read_text())
-    contract["version"] = f"refiner-{time.strftime('%Y%m%d', time.gmtime())}-{hashlib.sha256(int8).hexdigest()[:8]}"
+    contract["version"] = model_version("refiner", int8)
     contract["training"]["requantized"] = "python " + " ".join(sys.argv)
     path.write_text(json.dumps(contract, indent=1) + "\n")
     log.info("wrote %s (%d kB), %s", args.out / "plate_refiner.tflite", len(int8) // 1000, contract["version"])
@@ -240,10 +239,9 @@ def export(
     flt = export_tflite(model, args.out / "export" / "float", None)
     (args.out / "plate_refiner.tflite").write_bytes(int8)
     (args.out / "plate_refiner_float.tflite").write_bytes(flt)
-    digest = hashlib.sha256(int8).hexdigest()[:8]
     contract = {
         "name": "plate_refiner",
-        "version": f"refiner-{time.strftime('%Y%m%d', time.gmtime())}-{digest}",
+        "version": model_version("refiner", int8),
         "input": {
             "height": HEIGHT,
             "width": WIDTH,

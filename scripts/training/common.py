@@ -13,6 +13,7 @@ import hashlib
 import os
 import platform as _platform
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def make_deterministic(seed: int) -> None:
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+
+
+def model_version(prefix: str, int8: bytes) -> str:
+    """A trained model's version: ``<prefix>-<UTC date>-<first 8 hex digits of the int8 file's sha256>``."""
+    return f"{prefix}-{time.strftime('%Y%m%d', time.gmtime())}-{hashlib.sha256(int8).hexdigest()[:8]}"
 
 
 def weights_digest(model) -> str:  # type: ignore[no-untyped-def]

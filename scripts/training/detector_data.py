@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from training.synth.jpeg import recompress
 from training.synth.scenes import render_scene
 
 HOLDOUT_PERCENT = 20
@@ -82,11 +83,7 @@ def colour_jitter(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
         out[:] = out.mean(axis=2, keepdims=True)
     if rng.random() < 0.15:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.5))
-    res = np.clip(out, 0, 255).astype(np.uint8)
-    if rng.random() < 0.2:
-        _, buf = cv2.imencode(".jpg", res, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
-        res = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    return res
+    return recompress(rng, np.clip(out, 0, 255).astype(np.uint8), 0.2, 30)
 
 
 def place_photo(

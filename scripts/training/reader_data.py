@@ -20,6 +20,7 @@ from edge_agent.device.vision.pipeline import VIEW_FRAMINGS, framed
 from edge_agent.device.vision.reader import preprocess
 from training.detector_data import is_held_out, source_key
 from training.synth.crops import make_crop
+from training.synth.jpeg import recompress
 from training.synth.plates import render_plate
 
 AR_DIR = "plates-ar-crops"
@@ -211,12 +212,7 @@ def _camera_effects(rng: np.random.Generator, crop: np.ndarray) -> np.ndarray:
         f = (f - 128) * rng.uniform(0.6, 1.3) + 128 + rng.uniform(-35, 35)
     if rng.random() < 0.2:
         f += rng.normal(0, rng.uniform(2, 10), f.shape).astype(np.float32)
-    crop = np.clip(f, 0, 255).astype(np.uint8)
-    if rng.random() < 0.3:
-        ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
-        if ok:
-            crop = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    return crop
+    return recompress(rng, np.clip(f, 0, 255).astype(np.uint8), 0.3, 30)
 
 
 def load_images(items: list[tuple[Path, str]]) -> list[tuple[np.ndarray, str]]:

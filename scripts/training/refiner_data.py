@@ -23,6 +23,7 @@ import numpy as np
 
 from edge_agent.device.vision.refine import Box, cut, window
 from training.reader_data import TEACHER_HOLDOUT, _held_out, plate_rows
+from training.synth.jpeg import recompress
 from training.synth.scenes import render_scene
 
 REAL_SETS = ("plates-open-lpr", "plates-ro-dashcam")
@@ -149,12 +150,7 @@ def _exposure(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
         f = cv2.GaussianBlur(f, (0, 0), float(rng.uniform(0.4, 1.2)))
     if rng.random() < 0.2:
         f += rng.normal(0, rng.uniform(2, 10), f.shape).astype(np.float32)
-    x = np.clip(f, 0, 255).astype(np.uint8)
-    if rng.random() < 0.3:
-        ok, buf = cv2.imencode(".jpg", x, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
-        if ok:
-            x = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    return x
+    return recompress(rng, np.clip(f, 0, 255).astype(np.uint8), 0.3, 30)
 
 
 def batch(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from training.synth.jpeg import recompress
 from training.synth.plates import Plate
 
 
@@ -88,12 +89,7 @@ def _degrade(rng: np.random.Generator, img: np.ndarray, clean: bool) -> np.ndarr
     if rng.random() < (0.2 if clean else 0.5):
         f += rng.normal(0, rng.uniform(2, 12), f.shape).astype(np.float32)
     img = np.clip(f, 0, 255).astype(np.uint8)
-    if rng.random() < (0.3 if clean else 0.5):
-        q = int(rng.integers(25 if not clean else 55, 96))
-        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
-        if ok:
-            img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    return img
+    return recompress(rng, img, 0.3 if clean else 0.5, 55 if clean else 25, 96)
 
 
 def make_crop(rng: np.random.Generator, plate: Plate, clean_rate: float = 0.5) -> np.ndarray:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from training.synth.jpeg import recompress
 from training.synth.plates import render_plate
 
 CAR_COLOURS = (
@@ -339,11 +340,7 @@ def degrade(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     out += rng.uniform(-25, 25)
     if rng.random() < 0.5:
         out += rng.normal(0, rng.uniform(1, 8), out.shape).astype(np.float32)
-    res = np.clip(out, 0, 255).astype(np.uint8)
-    if rng.random() < 0.5:
-        _, buf = cv2.imencode(".jpg", res, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 90))])
-        res = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    return res
+    return recompress(rng, np.clip(out, 0, 255).astype(np.uint8), 0.5, 25)
 
 
 def occlude(rng: np.random.Generator, frame: np.ndarray, corners: np.ndarray) -> None:
