@@ -35,11 +35,12 @@ CONTEXT = 0.35
 
 @dataclass(frozen=True)
 class RealPlate:
-    """A real plate in its surroundings: the region, the plate's box inside it (x, y, w, h) and its text."""
+    """A real plate in its surroundings: the region, the plate's box inside it (x, y, w, h) and its text (empty
+    where only the box is used: the box refiner's training)."""
 
     image: np.ndarray
     box: tuple[float, float, float, float]
-    text: str
+    text: str = ""
 
 
 def synth_chunk(job: tuple[int, int, int, int, int, int, float]) -> tuple[np.ndarray, list[str]]:
@@ -132,7 +133,7 @@ def teacher_split(root: Path, labels: Path, context: float = CONTEXT) -> tuple[l
             img = cv2.imread(str(folder / "images" / r["image"]), cv2.IMREAD_COLOR)
             if img is None:
                 raise FileNotFoundError(f"cannot read {folder / 'images' / r['image']}")
-            plate = _with_context(img, (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"])), text, context)
+            plate = with_context(img, (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"])), text, context)
             if "source" in r:
                 out = _held_out(f"{name}/{r['source']}", TEACHER_HOLDOUT)
             else:
@@ -141,8 +142,8 @@ def teacher_split(root: Path, labels: Path, context: float = CONTEXT) -> tuple[l
     return train, held
 
 
-def _with_context(
-    img: np.ndarray, box: tuple[float, float, float, float], text: str, context: float = CONTEXT
+def with_context(
+    img: np.ndarray, box: tuple[float, float, float, float], text: str = "", context: float = CONTEXT
 ) -> RealPlate:
     """Keep only the plate and `context` of its size around it (memory: the photos are 10x the plate)."""
     x, y, w, h = box

@@ -15,14 +15,13 @@ window.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from edge_agent.device.vision.refine import Box, cut, window
-from training.reader_data import TEACHER_HOLDOUT, _held_out, plate_rows
+from training.reader_data import TEACHER_HOLDOUT, RealPlate, _held_out, plate_rows, with_context
 from training.synth.jpeg import recompress
 from training.synth.scenes import render_scene
 
@@ -36,27 +35,10 @@ EDGE_MEAN = np.array([-0.04, 0.05, -0.05, 0.09], np.float32)
 EDGE_STD = np.array([0.08, 0.08, 0.11, 0.13], np.float32)
 
 
-@dataclass(frozen=True)
-class Plate:
-    """A plate in its surroundings: the region and the plate's box inside it (x, y, w, h)."""
-
-    image: np.ndarray
-    box: Box
-
-
-def with_context(img: np.ndarray, box: Box) -> Plate:
-    """The plate and CONTEXT of its size around it (the photos are many times the plate)."""
-    x, y, w, h = box
-    pad = max(w, h * 2.0) * CONTEXT
-    x0, y0 = int(max(0, x - pad)), int(max(0, y - pad))
-    x1, y1 = int(min(img.shape[1], x + w + pad)), int(min(img.shape[0], y + h + pad))
-    return Plate(img[y0:y1, x0:x1].copy(), (x - x0, y - y0, w, h))
-
-
-def real_split(root: Path, min_width: float = 16.0) -> tuple[list[Plate], list[Plate]]:
+def real_split(root: Path, min_width: float = 16.0) -> tuple[list[RealPlate], list[RealPlate]]:
     """(train, held-out) real plates of REAL_SETS, split by source photo."""
-    train: list[Plate] = []
-    held: list[Plate] = []
+    train: list[RealPlate] = []
+    held: list[RealPlate] = []
     for name in REAL_SETS:
         folder = root / name
         for r, _ in plate_rows(folder):
@@ -66,21 +48,21 @@ def real_split(root: Path, min_width: float = 16.0) -> tuple[list[Plate], list[P
             img = cv2.imread(str(folder / "images" / r["image"]), cv2.IMREAD_COLOR)
             if img is None:
                 raise FileNotFoundError(f"cannot read {folder / 'images' / r['image']}")
-            plate = with_context(img, box)
+            plate = with_context(img, box, context=CONTEXT)
             (held if _held_out(f"{name}/{r['source']}", TEACHER_HOLDOUT) else train).append(plate)
     return train, held
 
 
-def synthetic(seed: int, count: int, min_width: float = 24.0) -> list[Plate]:
+def synthetic(seed: int, count: int, min_width: float = 24.0) -> list[RealPlate]:
     """`count` plates from drawn street scenes (exact boxes: the plate's corners), seeded."""
     rng = np.random.default_rng([seed, 7])
-    out: list[Plate] = []
+    out: list[RealPlate] = []
     while len(out) < count:
         scene = render_scene(rng, 360, 640, min_plate=min_width, max_plate_frac=0.35)
         for b in scene.boxes:
             box = tuple(float(v) for v in b)
             if box[2] >= min_width and box[3] >= 6:
-                out.append(with_context(scene.image, box))  # type: ignore[arg-type]
+                out.append(with_context(scene.image, box, context=CONTEXT))  # type: ignore[arg-type]
     return out[:count]
 
 
@@ -97,7 +79,12 @@ def detector_like(rng: np.random.Generator, box: Box, scale: float = 1.0) -> Box
 
 
 def sample(
-    rng: np.random.Generator, plate: Plate, height: int, width: int, expand: tuple[float, float], jitter: bool = True
+    rng: np.random.Generator,
+    plate: RealPlate,
+    height: int,
+    width: int,
+    expand: tuple[float, float],
+    jitter: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One (input window H x W x 3 uint8, target left/top/right/bottom fractions of the window) pair."""
     img, (x, y, w, h) = plate.image, plate.box
@@ -155,7 +142,7 @@ def _exposure(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
 
 def batch(
     rng: np.random.Generator,
-    plates: list[Plate],
+    plates: list[RealPlate],
     n: int,
     height: int,
     width: int,

@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from training import refiner_data as rd
+from training.reader_data import RealPlate
 
 H, W, EXPAND = 64, 128, (1.5, 2.0)
 
 
-def _white_plate() -> rd.Plate:
+def _white_plate() -> RealPlate:
     """A white 120 x 40 plate on a black surrounding."""
     image = np.zeros((300, 400, 3), np.uint8)
     image[130:170, 140:260] = 255
-    return rd.Plate(image, (140.0, 130.0, 120.0, 40.0))
+    return RealPlate(image, (140.0, 130.0, 120.0, 40.0))
 
 
 def test_without_jitter_the_target_is_the_box_itself_in_its_window() -> None:
