@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
 from training import reader_data, refiner_data  # noqa: E402
+from training.evaluation import edge_offsets  # noqa: E402
 
 from edge_agent.device.vision.pipeline import VIEW_FRAMINGS, read_views  # noqa: E402
 from edge_agent.device.vision.reader import PlateReader  # noqa: E402
@@ -38,15 +39,7 @@ from edge_agent.device.vision.tracker import iou  # noqa: E402
 
 def edge_bias(boxes: list[Box], truths: list[Box]) -> list[float]:
     """Mean offset of each edge (left, right as fractions of the width; top, bottom of the height)."""
-    e = [
-        (
-            (b[0] - t[0]) / t[2],
-            (b[0] + b[2] - t[0] - t[2]) / t[2],
-            (b[1] - t[1]) / t[3],
-            (b[1] + b[3] - t[1] - t[3]) / t[3],
-        )
-        for b, t in zip(boxes, truths, strict=True)
-    ]
+    e = [edge_offsets(b, t) for b, t in zip(boxes, truths, strict=True)]
     return [round(float(v), 3) for v in np.mean(e, axis=0)]
 
 

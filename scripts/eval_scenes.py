@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO))
 
-from training.evaluation import Tally, classify  # noqa: E402
+from training.evaluation import Tally, classify, edge_offsets  # noqa: E402
 
 from edge_agent.device.vision.detector import PlateDetector, iou  # noqa: E402
 from edge_agent.device.vision.pipeline import VIEW_FRAMINGS, VisionPipeline, read_views  # noqa: E402
@@ -172,9 +172,7 @@ def main() -> int:
                 read = sightings[best].text if found else ""
                 if found:
                     box_ious.setdefault(region, []).append(overlaps[best])
-                    x, y, w, h = box
-                    bx, by, bw, bh = sightings[best].detection.box
-                    edges.append(((bx - x) / w, (bx + bw - x - w) / w, (by - y) / h, (by + bh - y - h) / h))
+                    edges.append(edge_offsets(sightings[best].detection.box, box))
             pred = normalise_plate(read)
             tally.found += found
             tally.exact += pred == truth

@@ -97,6 +97,16 @@ def breakdown(per_image: list, threshold: float, scale: list[float]) -> dict[str
     return {key: {"found": f, "plates": n} for key, (f, n) in sorted(rows.items())}
 
 
+def edge_offsets(
+    box: tuple[float, float, float, float], truth: tuple[float, float, float, float]
+) -> tuple[float, float, float, float]:
+    """How far each edge of `box` lies from `truth`'s (x, y, w, h): left and right as shares of the true width,
+    top and bottom of its height; negative is left of or above the true edge."""
+    x, y, w, h = truth
+    bx, by, bw, bh = box
+    return ((bx - x) / w, (bx + bw - x - w) / w, (by - y) / h, (by + bh - y - h) / h)
+
+
 @dataclass
 class Tally:
     """Counts for one region (or all)."""
