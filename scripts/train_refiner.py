@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from training import refiner_data  # noqa: E402
 from training.common import make_deterministic, model_version, platform, weights_digest  # noqa: E402
-from training.reader_model import count_macs, export_tflite, set_threads  # noqa: E402
+from training.reader_model import convert_saved_model, count_macs, export_tflite, set_threads  # noqa: E402
 
 from edge_agent.device.vision.refine import cut, to_box, window  # noqa: E402
 from edge_agent.device.vision.tracker import iou as box_iou  # noqa: E402
@@ -157,15 +157,7 @@ def representative(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 def requantize(args: argparse.Namespace) -> None:
     """Convert --out's float SavedModel to int8 again and give the contract the new version."""
-    import tensorflow as tf
-
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(args.out / "export" / "float" / "saved_model"))
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative(args)
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    int8 = bytes(conv.convert())
+    int8 = convert_saved_model(args.out / "export" / "float" / "saved_model", representative(args))
     (args.out / "plate_refiner.tflite").write_bytes(int8)
     path = args.out / "plate_refiner.json"
     contract = json.loads(path.read_text())

@@ -152,10 +152,16 @@ def export_tflite(
     model: object, out_dir: Path, representative: Callable[[], Iterator[list[np.ndarray]]] | None
 ) -> bytes:
     """Convert through a SavedModel (the verified path); int8 in/out when given a representative dataset."""
-    import tensorflow as tf
-
     saved = out_dir / "saved_model"
     model.export(str(saved), format="tf_saved_model", verbose=False)  # type: ignore[attr-defined]
+    return convert_saved_model(saved, representative)
+
+
+def convert_saved_model(saved: Path, representative: Callable[[], Iterator[list[np.ndarray]]] | None) -> bytes:
+    """A SavedModel as TFLite bytes: full-integer int8 (input and output too) when given a representative
+    dataset, float otherwise."""
+    import tensorflow as tf
+
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
     if representative is not None:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
