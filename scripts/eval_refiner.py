@@ -31,10 +31,10 @@ from training.evaluation import edge_offsets  # noqa: E402
 
 from edge_agent.device.vision.pipeline import VIEW_FRAMINGS, read_views  # noqa: E402
 from edge_agent.device.vision.reader import PlateReader  # noqa: E402
-from edge_agent.device.vision.refine import Box, PlateRefiner  # noqa: E402
+from edge_agent.device.vision.refine import PlateRefiner  # noqa: E402
 from edge_agent.device.vision.runtime import sidecar_path  # noqa: E402
 from edge_agent.device.vision.scoring import normalise_plate  # noqa: E402
-from edge_agent.device.vision.tracker import iou  # noqa: E402
+from edge_agent.device.vision.tracker import Box, iou  # noqa: E402
 
 
 def edge_bias(boxes: list[Box], truths: list[Box]) -> list[float]:

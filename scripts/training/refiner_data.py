@@ -20,7 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_agent.device.vision.refine import Box, cut, window
+from edge_agent.device.vision.refine import cut, window
+from edge_agent.device.vision.tracker import Box
 from training.reader_data import TEACHER_HOLDOUT, RealPlate, _held_out, plate_rows, with_context
 from training.synth.jpeg import recompress
 from training.synth.scenes import render_scene

@@ -25,14 +25,13 @@ import cv2
 import numpy as np
 
 from edge_agent.device.vision.runtime import TFLiteModel, read_sidecar, sidecar_path, uint8_to_input
-from edge_agent.device.vision.tracker import iou
+from edge_agent.device.vision.tracker import Box, iou
 from edge_agent.errors import InvalidInputError, ModelError
 from edge_agent.paths import default_model
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "plate_refiner.tflite"
-Box = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True)
