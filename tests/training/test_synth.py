@@ -36,6 +36,17 @@ def test_a_given_text_is_the_label() -> None:
     assert plate.text == "AB123CD"
 
 
+def test_a_dealer_frame_stops_at_the_characters() -> None:
+    # The frame's bands may touch the characters (a sliver over them, as real frames do) but never cover them.
+    h, w = 100, 200
+    for seed in range(40):
+        img = np.full((h, w, 3), 255.0, np.float32)
+        plates._dealer_frame(np.random.default_rng(seed), img, (0.25, 0.8))
+        inner = img[:, 10:-10].min(axis=(1, 2)) < 255  # rows the frame or its lettering reached
+        assert not inner[int(0.25 * h) + 3 : int(0.8 * h) - 3].any(), seed
+        assert inner[0] and inner[-1]
+
+
 def test_a_training_chunk_depends_only_on_seed_epoch_and_chunk() -> None:
     job = (7, 2, 5, 6, 32, 128, 0.5)
     xs, labels = reader_data.synth_chunk(job)

@@ -23,6 +23,8 @@ from training.synth.styles import (
     BRIGHT_INKS,
     COUNTIES,
     DARK_BGS,
+    DEALER_KINDS,
+    DEALER_NAMES,
     INKS,
     LIGHT_BGS,
     MONTHS,
@@ -36,6 +38,8 @@ STYLES = ("us", "eu", "mercosur", "br-old", "ar-old")
 STYLE_WEIGHTS = (0.72, 0.07, 0.09, 0.04, 0.08)
 ASPECT = {"us": 2.0, "eu": 4.7, "mercosur": 3.08, "br-old": 3.08, "ar-old": 2.28}
 TWO_LINE_RATE = 0.04
+# Share of plates in a dealer's frame (_dealer_frame).
+DEALER_FRAME_RATE = 0.3
 # Share of plates whose characters are drawn in their region's real lettering (fonts.REGION_FONTS).
 REGION_FONT_RATE = 0.35
 
@@ -273,8 +277,11 @@ def _place_main(
     two_line: bool,
     top: float,
     bottom: float,
-) -> None:
-    """Draw the characters that are read between fractions `top` and `bottom` of the plate height."""
+) -> tuple[float, float]:
+    """Draw the characters that are read between fractions `top` and `bottom` of the plate height.
+
+    Returns where they ended up: the top of the first row and the bottom of the last, as fractions of the height.
+    """
     h, w = img.shape[:2]
     band = (bottom - top) * h
     rows = [grouped]
@@ -291,6 +298,7 @@ def _place_main(
     shadow_col = tuple(int(c * 0.45) for c in ink)
     emblem_col = _colour(rng, (*INKS, (40, 120, 230), (30, 170, 240), (60, 150, 60)), 30)
     stacked_at = rng.random() < (0.04 if style == "us" and not two_line else 0.0)
+    ink_top, ink_bottom = float(h), 0.0
     side = style == "us" and n == 1 and not stacked_at and rng.random() < 0.3
     for r, row in enumerate(rows):
         max_w = int(w * rng.uniform(0.62, 0.9)) if n == 1 else int(w * 0.8)
@@ -302,6 +310,7 @@ def _place_main(
         mw = mask.shape[1]
         x = int((w - mw) / 2 + rng.uniform(-0.05, 0.05) * w)
         y = int(top * h + band * (r + 0.5) / n - cap_h / 2 + rng.uniform(-0.04, 0.04) * h)
+        ink_top, ink_bottom = min(ink_top, y), max(ink_bottom, y + mask.shape[0])
         if stacked_at:
             sx = max(1, x - int(cap_h * 0.45))
             _stacked(rng, img, sx, y, cap_h, ink)
@@ -316,6 +325,7 @@ def _place_main(
             _paint(img, em, x + ex, y + (cap_h - em.shape[0]) // 2, emblem_col)
         if side:
             _side_graphic(rng, img, x, mask.shape[1], y, cap_h)
+    return ink_top / h, ink_bottom / h
 
 
 def _side_graphic(rng: np.random.Generator, img: np.ndarray, x: int, mw: int, y: int, cap_h: int) -> None:
@@ -419,8 +429,61 @@ def _decor_mercosur(rng: np.random.Generator, img: np.ndarray, country: str) -> 
     return bh / h + 0.04, 0.96
 
 
-def _finish(rng: np.random.Generator, img: np.ndarray, ink: Colour) -> np.ndarray:
-    """Border, frame, bolts, dirt, fading, glare and shadow; returns the uint8 plate."""
+def _frame_lettering(rng: np.random.Generator, top: bool) -> str:
+    """What a dealer frame says: a dealer's name along the bottom, a town, a phone number or a web address on top."""
+    roll = rng.random()
+    if top and roll < 0.35:
+        return f"({rng.integers(200, 990)}) {rng.integers(200, 990)}-{rng.integers(0, 10000):04d}"
+    if top and roll < 0.5:
+        return f"{DEALER_NAMES[int(rng.integers(len(DEALER_NAMES)))]}.COM"
+    if top or roll < 0.3:
+        return COUNTIES[int(rng.integers(len(COUNTIES)))].upper()
+    name = DEALER_NAMES[int(rng.integers(len(DEALER_NAMES)))]
+    return f"{name} {DEALER_KINDS[int(rng.integers(len(DEALER_KINDS)))]}" if rng.random() < 0.8 else name
+
+
+def _dealer_frame(rng: np.random.Generator, img: np.ndarray, chars: tuple[float, float]) -> None:
+    """A dealer's frame around the plate: its sides thin, its bottom (and often its top) a lettered band.
+
+    Real frames come up to the characters: a bottom band with a dealer's name in bold capitals just under
+    them, a town, phone number or web address just over them. Read with the characters, that lettering turns an F
+    into an E or a W into an H (the US plates of real-scenes-validation, counted by class of error). `chars` is
+    where the characters are (top and bottom, fractions of the height); the bands stop short of them or touch
+    them, never cover more than a sliver.
+    """
+    h, w = img.shape[:2]
+    fc = _colour(rng, ((20, 20, 20), (170, 170, 170), (40, 40, 40), (35, 25, 110), (90, 30, 20)))
+    side = max(1, int(h * rng.uniform(0.02, 0.06)))
+    gap_top, gap_bottom = (float(v) for v in rng.uniform(-0.02, 0.08, 2))
+    top = int(h * (rng.uniform(0.03, 0.08) if rng.random() < 0.5 else max(0.03, chars[0] - gap_top)))
+    bottom = int(h * (rng.uniform(0.06, 0.14) if rng.random() < 0.3 else max(0.06, 1 - chars[1] - gap_bottom)))
+    top, bottom = min(top, int(0.3 * h)), min(bottom, int(0.32 * h))
+    img[:top], img[h - bottom :], img[:, :side], img[:, w - side :] = fc, fc, fc, fc
+    lettering = (220, 220, 220) if fc[0] + fc[1] + fc[2] < 300 else (20, 20, 20)
+    if rng.random() < 0.15:
+        lettering = _colour(rng, ((40, 40, 210), (60, 200, 240), (240, 240, 240)))
+    for band, at_top in ((bottom, False), (top, True)):
+        if band < 6 or rng.random() > (0.8 if not at_top else 0.45):
+            continue
+        m = _text_mask(
+            rng,
+            _frame_lettering(rng, at_top),
+            max(4, int(band * rng.uniform(0.5, 0.85))),
+            int(w * rng.uniform(0.5, 0.92)),
+            role="plate" if rng.random() < 0.6 else "deco",
+            caps_only=True,
+        )
+        if rng.random() < 0.4:
+            m = cv2.dilate(m, np.ones((2, 2), np.uint8))  # the bold lettering most frames carry
+        y = (band - m.shape[0]) // 2 if at_top else h - band + (band - m.shape[0]) // 2
+        _paint(img, m, max(0, (w - m.shape[1]) // 2), max(0, y), lettering)
+
+
+def _finish(rng: np.random.Generator, img: np.ndarray, ink: Colour, chars: tuple[float, float]) -> np.ndarray:
+    """Border, frame, bolts, dirt, fading, glare and shadow; returns the uint8 plate.
+
+    `chars` is where the characters that are read are (top and bottom, fractions of the height).
+    """
     h, w = img.shape[:2]
     if rng.random() < 0.5:
         t = max(1, int(h * rng.uniform(0.01, 0.03)))
@@ -439,28 +502,8 @@ def _finish(rng: np.random.Generator, img: np.ndarray, ink: Colour) -> np.ndarra
                     _colour(rng, ((70, 70, 70), (190, 190, 190), (20, 20, 20))),
                     -1,
                 )
-    if rng.random() < 0.22:
-        # Dealer frame: a dark or chrome border, thicker at the bottom, sometimes with lettering.
-        fc = _colour(rng, ((20, 20, 20), (170, 170, 170), (40, 40, 40)))
-        t = int(h * rng.uniform(0.03, 0.07))
-        b = int(h * rng.uniform(0.06, 0.16))
-        img[:t], img[-b:], img[:, :t], img[:, -t:] = fc, fc, fc, fc
-        if rng.random() < 0.5 and b > 6:
-            m = _text_mask(
-                rng,
-                str(rng.choice(["DEALER", "MOTORS", "AUTO SALES", "HONDA", "TOYOTA"])),
-                int(b * 0.6),
-                w // 2,
-                role="plate",
-                caps_only=True,
-            )
-            _paint(
-                img,
-                m,
-                (w - m.shape[1]) // 2,
-                h - b + (b - m.shape[0]) // 2,
-                (220, 220, 220) if fc[0] < 100 else (20, 20, 20),
-            )
+    if rng.random() < DEALER_FRAME_RATE:
+        _dealer_frame(rng, img, chars)
     if rng.random() < 0.35:
         dirt = cv2.resize(rng.uniform(0, 1, (4, 8)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
         dirt = np.clip(dirt - 0.5, 0, 1)[..., None] * rng.uniform(0.2, 0.7)
@@ -504,8 +547,8 @@ def render_plate(
         ink = _colour(rng, ((20, 20, 20),), 10)
         left, top, bottom = _decor_eu(rng, img)
         sub = img[:, int(left * w) :]
-        _place_main(rng, sub, grouped, style, ink, two_line, top, bottom)
-        return Plate(_finish(rng, img, ink), label, style, two_line)
+        chars = _place_main(rng, sub, grouped, style, ink, two_line, top, bottom)
+        return Plate(_finish(rng, img, ink, chars), label, style, two_line)
     elif style == "mercosur":
         img = _background(rng, h, w, False) * 0.3 + 250 * 0.7
         ink = _colour(rng, ((20, 20, 20),), 10) if rng.random() < 0.85 else _colour(rng, ((30, 30, 180), (40, 110, 30)))
@@ -532,5 +575,5 @@ def render_plate(
             m = _text_mask(rng, "REPUBLICA ARGENTINA", int(h * 0.1), int(w * 0.5), role="plate", caps_only=True)
             _paint(img, m, (w - m.shape[1]) // 2, int(h * 0.05), ink)
         top, bottom = 0.17, 0.95
-    _place_main(rng, img, grouped, style, ink, two_line, top, bottom)
-    return Plate(_finish(rng, img, ink), label, style, two_line)
+    chars = _place_main(rng, img, grouped, style, ink, two_line, top, bottom)
+    return Plate(_finish(rng, img, ink, chars), label, style, two_line)
