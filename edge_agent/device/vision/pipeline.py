@@ -106,6 +106,9 @@ def read_views(
     levelled = level(image, box) if rectify else None
     if levelled is not None:
         image, box = levelled
+    # The reader reads grey; converting the neighbourhood once instead of each view gives the same pixels.
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     reads: list[tuple[TextRead, np.ndarray]] = []
     for top, bottom in framings:
         for margin in margins:
