@@ -430,7 +430,8 @@ def _decor_mercosur(rng: np.random.Generator, img: np.ndarray, country: str) -> 
 
 
 def _frame_lettering(rng: np.random.Generator, top: bool) -> str:
-    """What a dealer frame says: a dealer's name along the bottom, a town, a phone number or a web address on top."""
+    """What a dealer frame says: along the bottom a dealer's name (or a town), on top a town, a phone number or a
+    web address."""
     roll = rng.random()
     if top and roll < 0.35:
         return f"({rng.integers(200, 990)}) {rng.integers(200, 990)}-{rng.integers(0, 10000):04d}"
